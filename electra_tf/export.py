@@ -1,0 +1,76 @@
+"""Export a model as a transformers directory; CLI `python -m electra_tf.export`.
+
+The directory holds `config.json` (with `architectures`), `tf_model.h5` for transformers' TF classes and,
+when a vocabulary is known, the tokenizer files. PyTorch weights (`model.safetensors`, PyTorch naming, what
+transformers 5 reads) go to the subfolder `pytorch/` with their own config and tokenizer files, because
+transformers 4.x TF classes prefer a root `model.safetensors` over `tf_model.h5` and then fail to convert it
+(`TypeError: 'builtins.safe_open' object is not iterable`, transformers 4.57 with any safetensors >= 0.4).
+`pytorch_subfolder=""` puts it in the root for PyTorch-only users. The directory is written to a
+temporary name and swapped in at the end, so a failed export leaves an earlier one intact.
+"""
+
+import os
+
+import tensorflow as tf
+from absl import app, flags, logging
+
+from electra_tf import io_utils, weights
+from electra_tf.formats import hf_h5, pytorch
+from electra_tf.models import MODEL_CLASSES
+
+
+def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="pytorch"):
+    """Writes `model` as a transformers directory at `output_dir` (replacing any earlier one atomically)."""
+    arrays = weights.model_arrays(model)
+    config = model.config.replace(architectures=[model.architecture])
+    if model.head_type == "question_answering":
+        config = config.with_labels(["LABEL_0", "LABEL_1"])
+    with io_utils.atomic_directory(output_dir) as directory:
+        pytorch_dir = os.path.join(directory, pytorch_subfolder) if pytorch_subfolder else directory
+        for target in {directory, pytorch_dir}:
+            config.to_json_file(os.path.join(target, "config.json"))
+            if vocab_file:
+                from electra_tf.tokenization import save_tokenizer_files  # only needed with a vocabulary
+
+                save_tokenizer_files(vocab_file, target, max_length=config.max_position_embeddings)
+        hf_h5.write_h5(arrays, model.head_type, os.path.join(directory, "tf_model.h5"))
+        pytorch.write_safetensors(
+            arrays, os.path.join(pytorch_dir, "model.safetensors"), base_model=model.head_type == "encoder")
+    return output_dir
+
+
+def find_vocab(input_path):
+    """The `vocab.txt` beside (or inside) a model input, if there is one."""
+    directory = input_path if tf.io.gfile.isdir(input_path) else os.path.dirname(input_path)
+    candidate = os.path.join(directory, "vocab.txt")
+    return candidate if tf.io.gfile.exists(candidate) else None
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input", None, "A transformers directory or an original ELECTRA TF1 checkpoint.")
+flags.DEFINE_string("output_dir", None, "Directory to write.")
+flags.DEFINE_enum("format", "transformers", ["transformers"], "Output format.")
+flags.DEFINE_enum("head", None, sorted(MODEL_CLASSES),
+                  "Head to export; default: what the input holds (a discriminator exports ElectraForPreTraining).")
+flags.DEFINE_enum("network", "discriminator", ["discriminator", "generator"],
+                  "Which network of a TF1 pre-training checkpoint to export.")
+flags.DEFINE_string("vocab", None, "vocab.txt to ship with the model; default: the one beside the input.")
+flags.DEFINE_string("pytorch_subfolder", "pytorch",
+                    "Subfolder for model.safetensors; empty puts it in the root (then transformers 4.x TF classes "
+                    "need use_safetensors=False).")
+
+
+def main(argv):
+    del argv
+    from electra_tf.pretrained import load_pretrained
+
+    model = load_pretrained(FLAGS.input, head_type=FLAGS.head, network=FLAGS.network)
+    vocab = FLAGS.vocab or find_vocab(FLAGS.input)
+    export_transformers(model, FLAGS.output_dir, vocab_file=vocab, pytorch_subfolder=FLAGS.pytorch_subfolder)
+    logging.info("Exported %s (%s) to %s%s", FLAGS.input, model.architecture, FLAGS.output_dir,
+                 "" if vocab else " without a vocabulary (pass --vocab to add one)")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["input", "output_dir"])
+    app.run(main)

@@ -1,0 +1,71 @@
+"""Loading a model from whatever holds one: a transformers directory or an original ELECTRA TF1 checkpoint."""
+
+import logging
+import os
+
+import tensorflow as tf
+
+from electra_tf import weights
+from electra_tf.config import HEAD_ARCHITECTURES, ElectraConfig
+from electra_tf.formats import hf_h5, pytorch, tf1_checkpoint
+from electra_tf.models import build_model
+
+_HEAD_BY_ARCHITECTURE = {name: head for head, name in HEAD_ARCHITECTURES.items()}
+
+
+def head_from_architectures(config):
+    """The head type named by `config.architectures` (transformers' PyTorch or TF class names)."""
+    for name in config.architectures or []:
+        head = _HEAD_BY_ARCHITECTURE.get(name.removeprefix("TF"))
+        if head:
+            return head
+    return "encoder"
+
+
+def read_transformers_directory(path):
+    """Returns `(config, arrays)` of a transformers directory; `arrays` keyed by transformers TF names."""
+    config = ElectraConfig.from_json_file(os.path.join(path, "config.json"))
+    h5_path = os.path.join(path, "tf_model.h5")
+    if tf.io.gfile.exists(h5_path):
+        return config, hf_h5.read_h5(h5_path)
+    for filename, reader in (("model.safetensors", pytorch.read_safetensors),
+                             ("pytorch_model.bin", pytorch.read_pytorch_bin)):
+        file_path = os.path.join(path, filename)
+        if tf.io.gfile.exists(file_path):
+            return config, pytorch.from_torch_arrays(reader(file_path))
+    raise FileNotFoundError(
+        f"{path} has config.json but no weights: expected tf_model.h5, model.safetensors or pytorch_model.bin")
+
+
+def detect_source(path):
+    """'transformers' or 'tf1' for what `path` holds; raises naming the path otherwise."""
+    if tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, "config.json")):
+        return "transformers"
+    if tf1_checkpoint.is_tf1_checkpoint(path):
+        return "tf1"
+    raise FileNotFoundError(
+        f"{path} is neither a transformers directory (config.json + weights) nor an original ELECTRA checkpoint")
+
+
+def load_pretrained(path, head_type=None, network="discriminator", config_overrides=None):
+    """Builds a model for `head_type` and loads the weights at `path` into it.
+
+    `head_type` defaults to what the source holds (its `architectures`, or `network` for a TF1 checkpoint).
+    A head the source lacks starts freshly initialized (for fine-tuning); the encoder must be complete.
+    `network` picks the discriminator or the generator of a TF1 checkpoint.
+    """
+    source = detect_source(path)
+    if source == "transformers":
+        config, arrays = read_transformers_directory(path)
+        default_head = head_from_architectures(config)
+    else:
+        config, arrays = tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=None)
+        default_head = "generator" if network == "generator" else "discriminator"
+    if config_overrides:
+        config = config.replace(**config_overrides)
+    head_type = head_type or default_head
+    model = build_model(config, head_type)
+    unused = weights.assign_arrays(model, arrays, path)
+    if unused:
+        logging.info("%s: %d weights not used by %s", path, len(unused), model.architecture)
+    return model
