@@ -47,12 +47,13 @@ def detect_source(path):
         f"{path} is neither a transformers directory (config.json + weights) nor an original ELECTRA checkpoint")
 
 
-def load_pretrained(path, head_type=None, network="discriminator", config_overrides=None):
+def load_pretrained(path, head_type=None, network="discriminator", labels=None, config_overrides=None):
     """Builds a model for `head_type` and loads the weights at `path` into it.
 
     `head_type` defaults to what the source holds (its `architectures`, or `network` for a TF1 checkpoint).
     A head the source lacks starts freshly initialized (for fine-tuning); the encoder must be complete.
-    `network` picks the discriminator or the generator of a TF1 checkpoint.
+    `network` picks the discriminator or the generator of a TF1 checkpoint; `labels` (ordered names) sets
+    `id2label` for a classification head; `config_overrides` replaces other config fields (e.g. dropout).
     """
     source = detect_source(path)
     if source == "transformers":
@@ -63,6 +64,8 @@ def load_pretrained(path, head_type=None, network="discriminator", config_overri
         default_head = "generator" if network == "generator" else "discriminator"
     if config_overrides:
         config = config.replace(**config_overrides)
+    if labels is not None:
+        config = config.with_labels(labels)
     head_type = head_type or default_head
     model = build_model(config, head_type)
     unused = weights.assign_arrays(model, arrays, path)

@@ -1,0 +1,36 @@
+"""Small timing helpers shared by the benchmarks."""
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def time_call(function, warmup=2, repeats=5):
+    """Median wall seconds of `function()` after `warmup` calls (results are forced to host)."""
+    for _ in range(warmup):
+        _force(function())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _force(function())
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _force(result):
+    if isinstance(result, dict):
+        result = next(iter(result.values()))
+    if hasattr(result, "numpy"):
+        result.numpy()
+    return result
+
+
+def print_table(title, rows, columns):
+    """Prints a Markdown table (rows are dicts)."""
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(column, "")) for column in columns) + " |")

@@ -1,0 +1,1 @@
+"""Replaced-token-detection pre-training: config, dynamic masking, the generator/discriminator pair, the loop."""

@@ -1,0 +1,100 @@
+"""`PretrainingConfig`: the pre-training hyperparameters (google-research/electra `configure_pretraining.py`),
+read from `configs/pretrain/*.json` with optional overrides."""
+
+import dataclasses
+import json
+from typing import Optional
+
+from electra_tf import io_utils
+from electra_tf.config import ElectraConfig
+
+
+@dataclasses.dataclass
+class PretrainingConfig:
+    """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them."""
+
+    model_preset: str = "google-electra-small"
+    model_overrides: dict = dataclasses.field(default_factory=dict)
+    # generator size as fractions of the discriminator (heads = max(1, hidden // 64), ffn = 4 x hidden)
+    generator_hidden_size: float = 0.25
+    generator_layers: float = 1.0
+    untied_generator_embeddings: bool = False
+    # masking and sampling
+    mask_prob: float = 0.15
+    max_predictions_per_seq: Optional[int] = None  # default int((mask_prob + 0.005) * max_seq_length)
+    mask_token_prob: float = 0.85  # of the chosen positions, the rest keep their token (no random tokens)
+    temperature: float = 1.0
+    disallow_correct: bool = False
+    # losses
+    gen_weight: float = 1.0
+    disc_weight: float = 50.0
+    # optimization
+    learning_rate: float = 5e-4
+    lr_decay_power: float = 1.0
+    weight_decay_rate: float = 0.01
+    warmup_steps: int = 10000
+    adam_epsilon: float = 1e-6
+    clip_norm: float = 1.0
+    # schedule and data
+    train_steps: int = 1000000
+    train_batch_size: int = 128
+    max_seq_length: int = 128
+    # bookkeeping
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    log_steps: int = 100
+    steps_per_execution: int = 1
+    seed: int = 42
+    source: str = ""  # where the preset's numbers come from
+
+    def __post_init__(self):
+        if self.max_predictions_per_seq is None:
+            self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+        for name in ("train_steps", "train_batch_size", "max_seq_length", "steps_per_execution", "log_steps",
+                     "save_checkpoints_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.mask_prob < 1:
+            raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+
+    @classmethod
+    def from_json_file(cls, path, overrides=None):
+        values = {**io_utils.read_json(path), **(overrides or {})}
+        unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown pre-training settings {sorted(unknown)}")
+        return cls(**values)
+
+    def to_json_file(self, path):
+        io_utils.write_json(path, dataclasses.asdict(self))
+
+    def discriminator_config(self, vocab_size=None):
+        overrides = dict(self.model_overrides)
+        if vocab_size is not None:
+            overrides["vocab_size"] = vocab_size
+        config = ElectraConfig.from_preset(self.model_preset, **overrides)
+        if config.max_position_embeddings < self.max_seq_length:
+            raise ValueError(f"max_seq_length {self.max_seq_length} exceeds max_position_embeddings "
+                             f"{config.max_position_embeddings}")
+        return config
+
+    def generator_config(self, discriminator):
+        """The generator's shape derived from the discriminator's, as the original computes it."""
+        hidden = int(round(discriminator.hidden_size * self.generator_hidden_size))
+        layers = int(round(discriminator.num_hidden_layers * self.generator_layers))
+        return discriminator.replace(
+            hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+            intermediate_size=4 * hidden)
+
+
+def parse_overrides(text):
+    """`--hparams` JSON → dict, with a clear error."""
+    if not text:
+        return {}
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--hparams is not valid JSON: {error}") from error
+    if not isinstance(values, dict):
+        raise ValueError("--hparams must be a JSON object")
+    return values

@@ -1,0 +1,215 @@
+"""The pre-training loop: `strategy.run` inside a `tf.function` that runs N steps per call (as Orbit does),
+checkpoints with `tf.train.CheckpointManager` (resume, preemption), TensorBoard summaries and progress lines.
+"""
+
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from electra_tf.export import export_transformers
+from electra_tf.optimization import create_optimizer
+from electra_tf.pretraining import masking
+from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
+
+CONFIG_FILE = "pretraining_config.json"
+DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
+
+
+class PretrainingRun:
+    """Everything one pre-training run holds: strategy, pretrainer, optimizer, checkpoints, step functions."""
+
+    def __init__(self, config, discriminator_config, special_ids, model_dir, strategy, jit_compile=False):
+        self.config = config
+        self.model_dir = model_dir
+        self.strategy = strategy
+        self.jit_compile = jit_compile
+        with strategy.scope():
+            self.pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
+            self.optimizer = create_optimizer(
+                config.learning_rate, config.train_steps, config.warmup_steps, config.weight_decay_rate,
+                config.adam_epsilon, config.lr_decay_power, config.clip_norm,
+                loss_scale=keras.mixed_precision.global_policy().name == "mixed_float16")
+            self.optimizer.build(self.pretrainer.trainable_variables)
+            self.checkpoint = tf.train.Checkpoint(pretrainer=self.pretrainer, optimizer=self.optimizer)
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint, model_dir, max_to_keep=config.keep_checkpoint_max, checkpoint_name="ckpt")
+        self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
+        self._train_steps = tf.function(self._train_steps_fn)
+
+    @property
+    def step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self):
+        """Restores the latest checkpoint of `model_dir`; returns its step (0 when there is none)."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d", latest, self.step)
+        return self.step
+
+    def save(self):
+        path = self.manager.save(checkpoint_number=self.step)
+        logging.info("Saved checkpoint %s", path)
+        return path
+
+    # Step functions -----------------------------------------------------------------------------------------
+
+    def _seeds(self, batch):
+        context = tf.distribute.get_replica_context()
+        rows = batch["input_ids"].shape[0]
+        first_row = tf.cast(context.replica_id_in_sync_group, tf.int64) * rows
+        return masking.example_seeds(self.config.seed, self.optimizer.iterations, self.config.train_batch_size,
+                                     first_row, rows)
+
+    def _forward_backward_fn(self, batch, masked, seeds):
+        variables = self.pretrainer.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.pretrainer(batch, masked, seeds, training=True)
+            loss = outputs["loss"]
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                loss = self.optimizer.scale_loss(loss)
+        return outputs, tape.gradient(loss, variables)
+
+    def _replica_step(self, batch):
+        seeds = self._seeds(batch)
+        masked = self.pretrainer.mask(batch, seeds)
+        outputs, gradients = self._forward_backward(batch, masked, seeds)
+        self.optimizer.apply(gradients, self.pretrainer.trainable_variables)
+        statistics = {key: value for key, value in outputs.items() if key != "loss"}
+        statistics["nonfinite"] = tf.cast(tf.logical_not(tf.math.is_finite(outputs["loss"])), tf.float32)
+        return statistics
+
+    def _one_step(self, iterator):
+        per_replica = self.strategy.run(self._replica_step, args=(next(iterator),))
+        return {key: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for key, value in per_replica.items()}
+
+    def _train_steps_fn(self, iterator, steps):
+        totals = self._one_step(iterator)
+        for _ in tf.range(steps - 1):
+            totals = _sum_into(totals, self._one_step(iterator))
+        return totals
+
+    def train_steps(self, iterator, steps):
+        """Runs `steps` optimizer steps; returns their summed statistics as numpy values."""
+        totals = self._train_steps(iterator, tf.constant(steps, tf.int32))
+        return {key: value.numpy() for key, value in totals.items()}
+
+    # Export -------------------------------------------------------------------------------------------------
+
+    def export(self, vocab_file, output_dir=None):
+        """Writes the discriminator and the generator as transformers directories."""
+        output_dir = output_dir or os.path.join(self.model_dir, "export")
+        paths = {}
+        for name in ("discriminator", "generator"):
+            paths[name] = export_transformers(getattr(self.pretrainer, name), os.path.join(output_dir, name),
+                                              vocab_file=vocab_file)
+        return paths
+
+
+class _Preemption:
+    """Turns SIGTERM into a flag the loop checks between calls (then it saves and stops)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        logging.warning("SIGTERM received: saving a checkpoint and stopping")
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _sum_into(totals, sums):
+    return dict(sums) if totals is None else {key: totals[key] + sums[key] for key in totals}
+
+
+def train(run, dataset_fn, log_fn=print):
+    """Trains until `config.train_steps`, resuming from the latest checkpoint. Returns the last metrics."""
+    config = run.config
+    start_step = run.restore()
+    if start_step >= config.train_steps:
+        logging.info("Already trained to step %d", start_step)
+        return {}
+    dataset = run.strategy.distribute_datasets_from_function(dataset_fn)
+    iterator = iter(dataset)
+    writer = tf.summary.create_file_writer(os.path.join(run.model_dir, "train"))
+    window, window_start, window_time = None, start_step, time.time()
+    run_start, metrics = time.time(), {}
+    with _Preemption() as preemption, writer.as_default():
+        while run.step < config.train_steps:
+            step = run.step
+            boundary = min(config.train_steps, _next_multiple(step, config.log_steps),
+                           _next_multiple(step, config.save_checkpoints_steps))
+            sums = run.train_steps(iterator, min(config.steps_per_execution, boundary - step))
+            step = run.step
+            if sums["nonfinite"] > 0:
+                raise FloatingPointError(
+                    f"Non-finite loss at or before step {step}: training stopped; the last checkpoint "
+                    f"({run.manager.latest_checkpoint or 'none'}) was not overwritten")
+            window = _sum_into(window, sums)
+            if step % config.log_steps == 0 or step == config.train_steps:
+                elapsed = time.time() - window_time
+                metrics = metrics_from_sums(window, config.gen_weight, config.disc_weight)
+                metrics["learning_rate"] = float(keras.ops.convert_to_numpy(run.optimizer.learning_rate))
+                metrics["examples_per_second"] = (step - window_start) * config.train_batch_size / elapsed
+                for name, value in metrics.items():
+                    tf.summary.scalar(name, value, step=step)
+                writer.flush()
+                rate = (step - start_step) / (time.time() - run_start)
+                eta = (config.train_steps - step) / rate if rate else float("nan")
+                log_fn(_progress_line(step, config.train_steps, metrics, rate, eta))
+                window, window_start, window_time = None, step, time.time()
+            if step % config.save_checkpoints_steps == 0 or step == config.train_steps or preemption.requested:
+                run.save()
+            if preemption.requested:
+                break
+    return metrics
+
+
+def _next_multiple(step, every):
+    return (step // every + 1) * every
+
+
+def _progress_line(step, total, metrics, steps_per_second, eta_seconds):
+    eta = time.strftime("%H:%M:%S", time.gmtime(eta_seconds)) if np.isfinite(eta_seconds) else "?"
+    return (f"step {step}/{total} ({100.0 * step / total:.1f}%) loss {metrics['loss']:.4f} "
+            f"mlm_loss {metrics['masked_lm_loss']:.4f} mlm_acc {metrics['masked_lm_accuracy']:.3f} "
+            f"disc_loss {metrics['disc_loss']:.4f} disc_auc {metrics['disc_auc']:.3f} "
+            f"lr {metrics['learning_rate']:.2e} {steps_per_second:.2f} steps/s ETA {eta}")
+
+
+def save_run_configs(model_dir, config, discriminator_config):
+    """Writes the configs beside the checkpoints (a resumed or exported run rebuilds the models from them)."""
+    tf.io.gfile.makedirs(model_dir)
+    config.to_json_file(os.path.join(model_dir, CONFIG_FILE))
+    discriminator_config.to_json_file(os.path.join(model_dir, DISCRIMINATOR_CONFIG_FILE))
+
+
+def read_run_configs(model_dir):
+    from electra_tf.config import ElectraConfig
+    from electra_tf.pretraining.config import PretrainingConfig
+
+    return (PretrainingConfig.from_json_file(os.path.join(model_dir, CONFIG_FILE)),
+            ElectraConfig.from_json_file(os.path.join(model_dir, DISCRIMINATOR_CONFIG_FILE)))
+
+
+def is_pretraining_dir(path):
+    return tf.io.gfile.exists(os.path.join(path, CONFIG_FILE)) and bool(tf.train.latest_checkpoint(path))
+

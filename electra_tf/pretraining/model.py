@@ -1,0 +1,128 @@
+"""`ElectraPretrainer`: generator + discriminator with shared embeddings and the replaced-token-detection loss.
+
+`mask` draws the masked inputs; `call` computes the generator's MLM loss on the masked positions, samples
+replacements, and the discriminator's loss over all non-padding tokens (google-research/electra
+`run_pretraining.py`). Losses are normalized by *global* counts (summed over replicas in `mask`), so the
+per-replica losses add up exactly to the single-device loss of the whole batch. `call` has no cross-replica
+communication, so it can be compiled with XLA.
+"""
+
+import keras
+import tensorflow as tf
+
+from electra_tf.models import ElectraForMaskedLM, ElectraForPreTraining
+from electra_tf.pretraining import masking
+
+AUC_BINS = 200
+
+
+def _global_sum(value):
+    """Sum over replicas (identity without a strategy)."""
+    context = tf.distribute.get_replica_context()
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value) if context else value
+
+
+class ElectraPretrainer(keras.Model):
+    """Holds `generator` (ElectraForMaskedLM) and `discriminator` (ElectraForPreTraining)."""
+
+    def __init__(self, config, discriminator_config, special_ids, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.special_ids = special_ids  # {"pad", "cls", "sep", "mask"} → id
+        self.discriminator = ElectraForPreTraining(discriminator_config, dtype=self.dtype_policy,
+                                                   name="discriminator").build_now()
+        shared = None if config.untied_generator_embeddings else self.discriminator.electra.embeddings
+        self.generator = ElectraForMaskedLM(config.generator_config(discriminator_config), embeddings=shared,
+                                            dtype=self.dtype_policy, name="generator").build_now()
+        self.built = True
+
+    def mask(self, batch, seeds):
+        """Masks the batch (see `masking.mask_inputs`) and counts, over all replicas, predictions and tokens."""
+        ids = self.special_ids
+        masked_ids, positions, targets, weights = masking.mask_inputs(
+            batch["input_ids"], batch["input_mask"], seeds, [ids["cls"], ids["sep"], ids["mask"]], ids["mask"],
+            self.config.mask_prob, self.config.max_predictions_per_seq, self.config.mask_token_prob)
+        return {"masked_ids": masked_ids, "positions": positions, "targets": targets, "weights": weights,
+                "total_weight": _global_sum(tf.reduce_sum(weights)),
+                "total_tokens": _global_sum(tf.reduce_sum(tf.cast(batch["input_mask"], tf.float32)))}
+
+    def call(self, batch, masked, seeds, training=True):
+        """Returns a dict: `loss` (this replica's share of the global loss) and summed statistics."""
+        config = self.config
+        input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
+        masked_ids, positions = masked["masked_ids"], masked["positions"]
+        targets, weights = masked["targets"], masked["weights"]
+
+        # Generator: MLM on the masked positions only.
+        hidden = self.generator.electra(
+            {"input_ids": masked_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
+            training=training)
+        mlm_logits = tf.cast(self.generator.head(tf.gather(hidden, positions, batch_dims=1)), tf.float32)
+        mlm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=mlm_logits)
+        mlm_loss = tf.reduce_sum(mlm_losses * weights) / (masked["total_weight"] + 1e-6)
+
+        # Replacements sampled from the generator, then the discriminator tells them apart.
+        sampled = masking.sample_replacements(mlm_logits, seeds, targets, config.temperature,
+                                              config.disallow_correct)
+        fake_ids = masking.replace_tokens(masked_ids, positions, sampled, weights)
+        labels = tf.cast(tf.not_equal(fake_ids, input_ids), tf.float32)
+        disc_logits = tf.cast(self.discriminator(
+            {"input_ids": fake_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
+            training=training)["logits"], tf.float32)
+        token_weights = tf.cast(input_mask, tf.float32)
+        disc_losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=disc_logits)
+        disc_loss = tf.reduce_sum(disc_losses * token_weights) / masked["total_tokens"]
+
+        loss = config.gen_weight * mlm_loss + config.disc_weight * disc_loss
+        return {"loss": loss, **self._statistics(mlm_losses, mlm_logits, sampled, targets, weights, disc_losses,
+                                                disc_logits, labels, token_weights)}
+
+    @staticmethod
+    def _statistics(mlm_losses, mlm_logits, sampled, targets, weights, disc_losses, disc_logits, labels,
+                    token_weights):
+        """Sums from which the logged metrics are computed after summing over replicas and steps."""
+        predicted = tf.cast(disc_logits > 0, tf.float32) * token_weights
+        positives = labels * token_weights
+        probabilities = tf.sigmoid(disc_logits)
+        bins = tf.clip_by_value(tf.cast(probabilities * AUC_BINS, tf.int32), 0, AUC_BINS - 1)
+        histogram = lambda w: tf.math.bincount(  # noqa: E731
+            tf.reshape(bins, [-1]), weights=tf.reshape(w, [-1]), minlength=AUC_BINS, maxlength=AUC_BINS)
+        correct_mlm = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=targets.dtype), targets), tf.float32)
+        return {
+            "mlm_loss_sum": tf.reduce_sum(mlm_losses * weights),
+            "mlm_weight": tf.reduce_sum(weights),
+            "mlm_correct": tf.reduce_sum(correct_mlm * weights),
+            "sampled_correct": tf.reduce_sum(tf.cast(tf.equal(sampled, targets), tf.float32) * weights),
+            "disc_loss_sum": tf.reduce_sum(disc_losses * token_weights),
+            "tokens": tf.reduce_sum(token_weights),
+            "disc_correct": tf.reduce_sum(tf.cast(tf.equal(predicted, positives), tf.float32) * token_weights),
+            "true_positives": tf.reduce_sum(predicted * positives),
+            "predicted_positives": tf.reduce_sum(predicted),
+            "positives": tf.reduce_sum(positives),
+            "positive_histogram": histogram(positives),
+            "negative_histogram": histogram(token_weights - positives),
+        }
+
+
+def metrics_from_sums(sums, gen_weight, disc_weight):
+    """The original's logged metrics from summed statistics (numpy values)."""
+    import numpy as np
+
+    mlm_loss = sums["mlm_loss_sum"] / max(sums["mlm_weight"], 1e-6)
+    disc_loss = sums["disc_loss_sum"] / max(sums["tokens"], 1.0)
+    positive, negative = sums["positive_histogram"], sums["negative_histogram"]
+    # AUC: probability that a random replaced token scores above a random original one (ties count half).
+    negatives_below = np.cumsum(negative) - negative
+    auc_pairs = float(np.sum(positive * (negatives_below + 0.5 * negative)))
+    total_pairs = float(positive.sum() * negative.sum())
+    return {
+        "loss": gen_weight * mlm_loss + disc_weight * disc_loss,
+        "masked_lm_loss": mlm_loss,
+        "masked_lm_accuracy": sums["mlm_correct"] / max(sums["mlm_weight"], 1e-6),
+        "sampled_masked_lm_accuracy": sums["sampled_correct"] / max(sums["mlm_weight"], 1e-6),
+        "disc_loss": disc_loss,
+        "disc_accuracy": sums["disc_correct"] / max(sums["tokens"], 1.0),
+        "disc_precision": sums["true_positives"] / max(sums["predicted_positives"], 1.0),
+        "disc_recall": sums["true_positives"] / max(sums["positives"], 1.0),
+        "disc_auc": auc_pairs / total_pairs if total_pairs else float("nan"),
+    }

@@ -1,0 +1,93 @@
+"""Pre-train an ELECTRA generator + discriminator on TFRecords from `electra_tf.data.build_pretraining_data`.
+
+    python run_pretraining.py --config configs/pretrain/koelectra-small-v3.json \
+        --data_dir DATA --model_dir MODEL [--hparams '{"train_steps": 1000}']
+
+Re-running the same command resumes from the latest checkpoint in MODEL. When training ends (or with
+--export_only) the discriminator and generator are exported to MODEL/export/{discriminator,generator}.
+"""
+
+import os
+
+from absl import app, flags, logging
+
+from electra_tf import distribute
+from electra_tf.pretraining.config import PretrainingConfig, parse_overrides
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", None, "Pre-training preset JSON (configs/pretrain/*.json).")
+flags.DEFINE_string("hparams", None, "JSON object overriding settings of --config.")
+flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
+flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
+flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
+flags.DEFINE_string("init_checkpoint", None,
+                    "Continue pre-training from an original ELECTRA TF1 checkpoint (both networks) or a "
+                    "transformers discriminator directory.")
+flags.DEFINE_string("init_generator_checkpoint", None,
+                    "transformers generator directory to start the generator from (with a transformers "
+                    "--init_checkpoint).")
+flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --model_dir.")
+distribute.define_flags()
+
+
+def special_token_ids(vocab):
+    """Ids of [PAD], [CLS], [SEP], [MASK], looked up in the vocabulary (never assumed)."""
+    index = {token: position for position, token in enumerate(vocab)}
+    missing = [token for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if token not in index]
+    if missing:
+        raise ValueError(f"The vocabulary lacks the special tokens {missing}")
+    return {"pad": index["[PAD]"], "cls": index["[CLS]"], "sep": index["[SEP]"], "mask": index["[MASK]"]}
+
+
+def initialize_from(run, init_checkpoint, init_generator_checkpoint):
+    """Loads released weights into a fresh run (no optimizer slots: they start at zero)."""
+    from electra_tf import weights
+    from electra_tf.formats import tf1_checkpoint
+    from electra_tf.pretrained import detect_source, read_transformers_directory
+
+    pretrainer = run.pretrainer
+    if detect_source(init_checkpoint) == "tf1":
+        for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
+            model = getattr(pretrainer, network)
+            _, arrays = tf1_checkpoint.read_tf1_checkpoint(init_checkpoint, network, list(model.hf_weights()))
+            weights.assign_arrays(model, arrays, init_checkpoint, allow_missing_head=False)
+        return
+    if init_generator_checkpoint:
+        _, arrays = read_transformers_directory(init_generator_checkpoint)
+        weights.assign_arrays(pretrainer.generator, arrays, init_generator_checkpoint)
+    _, arrays = read_transformers_directory(init_checkpoint)
+    weights.assign_arrays(pretrainer.discriminator, arrays, init_checkpoint)
+
+
+def main(argv):
+    del argv
+    from electra_tf.data.pretraining_dataset import pretraining_input_fn
+    from electra_tf.pretraining import loop
+    from electra_tf.tokenization import load_vocab
+
+    vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
+    vocab = load_vocab(vocab_file)
+    config = PretrainingConfig.from_json_file(FLAGS.config, parse_overrides(FLAGS.hparams))
+    discriminator_config = config.discriminator_config(vocab_size=len(vocab))
+    strategy = distribute.strategy_from_flags(FLAGS)
+    run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
+                              jit_compile=FLAGS.jit_compile)
+    if FLAGS.export_only:
+        if not run.restore():
+            raise FileNotFoundError(f"No checkpoint to export in {FLAGS.model_dir}")
+    else:
+        if not FLAGS.data_dir:
+            raise ValueError("--data_dir is required for training")
+        loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
+        if FLAGS.init_checkpoint and not run.manager.latest_checkpoint:
+            initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
+        dataset_fn = pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
+                                          config.train_batch_size, is_training=True, seed=config.seed)
+        loop.train(run, dataset_fn, log_fn=logging.info)
+    paths = run.export(vocab_file)
+    logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["config", "model_dir"])
+    app.run(main)
