@@ -61,7 +61,7 @@ def initialize_from(run, init_checkpoint, init_generator_checkpoint):
 
 def main(argv):
     del argv
-    from electra_tf.data.pretraining_dataset import pretraining_input_fn
+    from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
     from electra_tf.pretraining import loop
     from electra_tf.tokenization import load_vocab
 
@@ -81,7 +81,7 @@ def main(argv):
         loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not run.manager.latest_checkpoint:
             initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
-        dataset_fn = pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
+        dataset_fn = make_pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         loop.train(run, dataset_fn, log_fn=logging.info)
     paths = run.export(vocab_file)

@@ -1,4 +1,5 @@
-"""Export a model as a transformers directory; CLI `python -m electra_tf.export`.
+"""Export a model as a transformers directory (or, with `--format saved_model`, a SavedModel for TF Serving:
+see `electra_tf.serving`); CLI `python -m electra_tf.export`.
 
 The directory holds `config.json` (with `architectures`), `tf_model.h5` for transformers' TF classes and,
 when a vocabulary is known, the tokenizer files. PyTorch weights (`model.safetensors`, PyTorch naming, what
@@ -47,17 +48,23 @@ def find_vocab(input_path):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("input", None, "A transformers directory or an original ELECTRA TF1 checkpoint.")
-flags.DEFINE_string("output_dir", None, "Directory to write.")
-flags.DEFINE_enum("format", "transformers", ["transformers"], "Output format.")
-flags.DEFINE_enum("head", None, sorted(MODEL_CLASSES),
-                  "Head to export; default: what the input holds (a discriminator exports ElectraForPreTraining).")
-flags.DEFINE_enum("network", "discriminator", ["discriminator", "generator"],
-                  "Which network of a TF1 pre-training checkpoint to export.")
-flags.DEFINE_string("vocab", None, "vocab.txt to ship with the model; default: the one beside the input.")
-flags.DEFINE_string("pytorch_subfolder", "pytorch",
-                    "Subfolder for model.safetensors; empty puts it in the root (then transformers 4.x TF classes "
-                    "need use_safetensors=False).")
+
+
+def define_flags():
+    """Defines this command's flags (only when it runs as a program, so importing it defines none)."""
+    flags.DEFINE_string("input", None, "A transformers directory, a run_pretraining.py model_dir, or an original "
+                        "ELECTRA TF1 checkpoint.")
+    flags.DEFINE_string("output_dir", None, "Directory to write.")
+    flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model"],
+                      "transformers: a directory transformers loads; saved_model: DIR/<version>/ for TF Serving.")
+    flags.DEFINE_enum("head", None, sorted(MODEL_CLASSES),
+                      "Head to export; default: what the input holds (a discriminator exports ElectraForPreTraining).")
+    flags.DEFINE_enum("network", "discriminator", ["discriminator", "generator"],
+                      "Which network of a pre-training checkpoint (this project's or a TF1 one) to export.")
+    flags.DEFINE_string("vocab", None, "vocab.txt to ship with the model; default: the one beside the input.")
+    flags.DEFINE_string("pytorch_subfolder", "pytorch",
+                        "Subfolder for model.safetensors; empty puts it in the root (then transformers 4.x TF classes "
+                        "need use_safetensors=False).")
 
 
 def main(argv):
@@ -66,11 +73,21 @@ def main(argv):
 
     model = load_pretrained(FLAGS.input, head_type=FLAGS.head, network=FLAGS.network)
     vocab = FLAGS.vocab or find_vocab(FLAGS.input)
-    export_transformers(model, FLAGS.output_dir, vocab_file=vocab, pytorch_subfolder=FLAGS.pytorch_subfolder)
-    logging.info("Exported %s (%s) to %s%s", FLAGS.input, model.architecture, FLAGS.output_dir,
+    if FLAGS.format == "saved_model":
+        from electra_tf.serving import export_saved_model
+
+        if not vocab:
+            raise ValueError(f"A SavedModel tokenizes in the graph and needs a vocabulary: {FLAGS.input} has no "
+                             "vocab.txt, pass --vocab")
+        path = export_saved_model(model, FLAGS.output_dir, vocab)
+    else:
+        path = export_transformers(model, FLAGS.output_dir, vocab_file=vocab,
+                                   pytorch_subfolder=FLAGS.pytorch_subfolder)
+    logging.info("Exported %s (%s) to %s%s", FLAGS.input, model.architecture, path,
                  "" if vocab else " without a vocabulary (pass --vocab to add one)")
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["input", "output_dir"])
     app.run(main)

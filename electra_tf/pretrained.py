@@ -1,4 +1,5 @@
-"""Loading a model from whatever holds one: a transformers directory or an original ELECTRA TF1 checkpoint."""
+"""Loading a model from whatever holds one: a transformers directory, an original ELECTRA TF1 checkpoint, or
+a pre-training directory of this project (`run_pretraining.py --model_dir`)."""
 
 import logging
 import os
@@ -37,28 +38,48 @@ def read_transformers_directory(path):
         f"{path} has config.json but no weights: expected tf_model.h5, model.safetensors or pytorch_model.bin")
 
 
+def read_pretraining_directory(path, network):
+    """Returns `(config, arrays)` of one network from the latest checkpoint of a pre-training directory."""
+    from electra_tf.pretraining.loop import read_run_configs
+    from electra_tf.pretraining.model import ElectraPretrainer
+
+    config, discriminator_config = read_run_configs(path)
+    pretrainer = ElectraPretrainer(config, discriminator_config, special_ids={})
+    tf.train.Checkpoint(pretrainer=pretrainer).restore(tf.train.latest_checkpoint(path)).expect_partial()
+    model = getattr(pretrainer, network)
+    return model.config, weights.model_arrays(model)
+
+
 def detect_source(path):
-    """'transformers' or 'tf1' for what `path` holds; raises naming the path otherwise."""
+    """'transformers', 'pretraining' or 'tf1' for what `path` holds; raises naming the path otherwise."""
+    from electra_tf.pretraining.loop import is_pretraining_dir
+
     if tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, "config.json")):
         return "transformers"
+    if tf.io.gfile.isdir(path) and is_pretraining_dir(path):
+        return "pretraining"
     if tf1_checkpoint.is_tf1_checkpoint(path):
         return "tf1"
     raise FileNotFoundError(
-        f"{path} is neither a transformers directory (config.json + weights) nor an original ELECTRA checkpoint")
+        f"{path} is neither a transformers directory (config.json + weights), a pre-training directory of "
+        "this project, nor an original ELECTRA checkpoint")
 
 
 def load_pretrained(path, head_type=None, network="discriminator", labels=None, config_overrides=None):
     """Builds a model for `head_type` and loads the weights at `path` into it.
 
-    `head_type` defaults to what the source holds (its `architectures`, or `network` for a TF1 checkpoint).
+    `head_type` defaults to what the source holds (its `architectures`, or `network` for a checkpoint).
     A head the source lacks starts freshly initialized (for fine-tuning); the encoder must be complete.
-    `network` picks the discriminator or the generator of a TF1 checkpoint; `labels` (ordered names) sets
+    `network` picks the discriminator or the generator of a pre-training or TF1 checkpoint; `labels` (ordered names) sets
     `id2label` for a classification head; `config_overrides` replaces other config fields (e.g. dropout).
     """
     source = detect_source(path)
     if source == "transformers":
         config, arrays = read_transformers_directory(path)
         default_head = head_from_architectures(config)
+    elif source == "pretraining":
+        config, arrays = read_pretraining_directory(path, network)
+        default_head = "generator" if network == "generator" else "discriminator"
     else:
         config, arrays = tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=None)
         default_head = "generator" if network == "generator" else "discriminator"

@@ -27,6 +27,7 @@ class ElectraPretrainer(keras.Model):
 
     def __init__(self, config, discriminator_config, special_ids, **kwargs):
         super().__init__(**kwargs)
+        self._convert_input_args = False  # keep float32 weights and counts under mixed precision
         self.config = config
         self.special_ids = special_ids  # {"pad", "cls", "sep", "mask"} → id
         self.discriminator = ElectraForPreTraining(discriminator_config, dtype=self.dtype_policy,
@@ -85,8 +86,8 @@ class ElectraPretrainer(keras.Model):
         positives = labels * token_weights
         probabilities = tf.sigmoid(disc_logits)
         bins = tf.clip_by_value(tf.cast(probabilities * AUC_BINS, tf.int32), 0, AUC_BINS - 1)
-        histogram = lambda w: tf.math.bincount(  # noqa: E731
-            tf.reshape(bins, [-1]), weights=tf.reshape(w, [-1]), minlength=AUC_BINS, maxlength=AUC_BINS)
+        histogram = lambda w: tf.math.unsorted_segment_sum(  # noqa: E731  (XLA-friendly bincount)
+            tf.reshape(w, [-1]), tf.reshape(bins, [-1]), AUC_BINS)
         correct_mlm = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=targets.dtype), targets), tf.float32)
         return {
             "mlm_loss_sum": tf.reduce_sum(mlm_losses * weights),

@@ -1,0 +1,121 @@
+"""Fine-tuning train-step time (classification, batch 32 x 128): electra_tf's `FineTuner` step vs transformers'
+`TFElectraForSequenceClassification` trained with Keras `fit`, same weights (ours exported, loaded by
+transformers), same data, same process.
+
+Run: `python bench/bench_finetuning.py [--preset koelectra-small-v3] [--steps 10]`.
+The transformers side times each `fit` batch with a callback (after warm-up steps); ours times each
+`train_step` including the host sync the training loop does for its progress bar.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from common import print_table  # noqa: E402
+
+
+def _data(config, batch_size, sequence_length, batches, num_labels, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = batch_size * batches
+    shape = (rows, sequence_length)
+    lengths = rng.integers(sequence_length // 2, sequence_length + 1, rows)
+    mask = (np.arange(sequence_length)[None, :] < lengths[:, None]).astype(np.int32)
+    ids = rng.integers(5, config.vocab_size, shape).astype(np.int32) * mask
+    ids[:, 0] = 2
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros(shape, np.int32)}
+    labels = rng.integers(0, num_labels, rows).astype(np.int32)
+    return inputs, labels
+
+
+def time_ours(model, inputs, labels, args, jit_compile):
+    from electra_tf.finetuning.tasks import NsmcTask
+    from electra_tf.finetuning.trainer import FineTuner, FinetuneHparams
+
+    hparams = FinetuneHparams(train_batch_size=args.batch_size, max_seq_length=args.sequence_length)
+    tuner = FineTuner(model, NsmcTask(), hparams, train_steps=10_000, jit_compile=jit_compile)
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, {"labels": labels})).batch(args.batch_size).repeat()
+    iterator = iter(dataset.prefetch(2))
+    times = []
+    for step in range(args.warmup + args.steps):
+        batch = next(iterator)
+        start = time.perf_counter()
+        float(tuner.train_step(batch).numpy())
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class _BatchTimer:
+    def __init__(self):
+        import tf_keras
+
+        timer = self
+
+        class Callback(tf_keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                timer.start = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                timer.times.append(time.perf_counter() - timer.start)
+
+        self.times = []
+        self.callback = Callback()
+
+
+def time_transformers(directory, inputs, labels, args):
+    import tf_keras
+    import transformers
+
+    model = transformers.TFElectraForSequenceClassification.from_pretrained(directory)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate=5e-5, epsilon=1e-8, clipnorm=1.0))
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(args.batch_size).repeat()
+    timer = _BatchTimer()
+    model.fit(dataset.prefetch(2), epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
+              callbacks=[timer.callback])
+    return statistics.median(timer.times[args.warmup:])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="koelectra-small-v3")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--sequence_length", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no_jit", action="store_true", help="skip the XLA variant of ours")
+    args = parser.parse_args()
+
+    from electra_tf.config import ElectraConfig
+    from electra_tf.export import export_transformers
+    from electra_tf.models import build_model
+
+    config = ElectraConfig.from_preset(args.preset).with_labels(["0", "1"])
+    inputs, labels = _data(config, args.batch_size, args.sequence_length, args.warmup + args.steps, 2)
+    with tempfile.TemporaryDirectory() as directory:
+        source = build_model(config, "sequence_classification")
+        export_transformers(source, directory)
+        seconds = {"transformers TFElectraForSequenceClassification + fit":
+                   time_transformers(directory, inputs, labels, args)}
+        from electra_tf.pretrained import load_pretrained
+
+        seconds["electra_tf FineTuner"] = time_ours(load_pretrained(directory), inputs, labels, args, False)
+        if not args.no_jit:
+            seconds["electra_tf FineTuner (jit_compile)"] = time_ours(
+                load_pretrained(directory), inputs, labels, args, True)
+    reference = seconds["transformers TFElectraForSequenceClassification + fit"]
+    rows = [{"trainer": name, "s/step": f"{value:.3f}", "sequences/s": f"{args.batch_size / value:.1f}",
+             "speed-up vs transformers fit": f"{reference / value:.2f}x"} for name, value in seconds.items()]
+    print_table(f"Fine-tuning train step, {args.preset}, batch {args.batch_size} x {args.sequence_length}, "
+                f"median of {args.steps} steps after {args.warmup} warm-up, devices: "
+                f"{[d.device_type for d in tf.config.list_logical_devices()]}", rows,
+                ["trainer", "s/step", "sequences/s", "speed-up vs transformers fit"])
+
+
+if __name__ == "__main__":
+    main()

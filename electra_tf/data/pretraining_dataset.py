@@ -1,0 +1,95 @@
+"""`tf.data` reader of pre-training TFRecords (``input_ids``, ``input_mask``, ``segment_ids``), for TPU and
+multi-worker training.
+
+Per input pipeline (`tf.distribute.InputContext`): files are listed in sorted order and sharded by pipeline
+(by record when there are fewer files than pipelines), shuffled, repeated, interleaved, shuffled again by
+record, batched to the per-replica batch size with ``drop_remainder`` (static shapes for XLA/TPU), parsed
+and cast to int32. Use `make_pretraining_input_fn` with `strategy.distribute_datasets_from_function`.
+"""
+
+import os
+
+import tensorflow as tf
+
+from electra_tf.io_utils import expand_globs, read_json
+
+FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+
+
+def _check_max_seq_length(files, max_seq_length):
+    """Compares with the ``stats.json`` written beside the shards, when there is one."""
+    stats_path = os.path.join(os.path.dirname(files[0]), "stats.json")
+    if tf.io.gfile.exists(stats_path):
+        built = read_json(stats_path).get("max_seq_length")
+        if built is not None and int(built) != int(max_seq_length):
+            raise ValueError(f"max_seq_length={max_seq_length} but the shards in {os.path.dirname(files[0])} "
+                             f"were built with max_seq_length={built} (see {stats_path})")
+
+
+def parse_examples(serialized, max_seq_length):
+    """Parses a batch of serialized examples into int32 ``[batch, max_seq_length]`` features."""
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
+    parsed = tf.io.parse_example(serialized, spec)
+    return {name: tf.cast(parsed[name], tf.int32) for name in FEATURE_NAMES}
+
+
+def pretraining_dataset(file_pattern, max_seq_length, batch_size, is_training=True, seed=None, input_context=None,
+                        shuffle_buffer_size=10000, cycle_length=8, drop_remainder=True):
+    """The batched dataset of one input pipeline.
+
+    Args:
+      file_pattern: a file, glob or list of them (local or ``gs://``).
+      max_seq_length: the length the shards were built with (checked against their ``stats.json``).
+      batch_size: the global batch size; with `input_context`, divided into the per-replica batch size.
+      is_training: shuffle and repeat forever; otherwise one pass in file order.
+      seed: seed of the shuffles; with a seed the order is reproducible (None: different every run, and
+        files are read in whatever order is fastest).
+      input_context: the `tf.distribute.InputContext` given by `distribute_datasets_from_function`.
+      drop_remainder: keep every batch full (static shapes; needed on TPU).
+    Returns:
+      a `tf.data.Dataset` of dicts of int32 ``[batch, max_seq_length]`` tensors.
+    """
+    files = expand_globs(file_pattern)
+    _check_max_seq_length(files, max_seq_length)
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        num_pipelines, pipeline_id = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    shard_by_file = len(files) >= num_pipelines
+    # Order is kept with a seed (reproducible runs) and when sharding by record (same order in every pipeline).
+    deterministic = not is_training or seed is not None or not shard_by_file
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if num_pipelines > 1 and shard_by_file:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    if is_training:
+        # Sharding by record also needs the same file order: shuffle files then only with a seed.
+        if shard_by_file or seed is not None:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.repeat()
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(cycle_length, len(files))),
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if num_pipelines > 1 and not shard_by_file:
+        dataset = dataset.shard(num_pipelines, pipeline_id)
+    if is_training:
+        record_seed = None if seed is None else seed + pipeline_id
+        dataset = dataset.shuffle(shuffle_buffer_size, seed=record_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(lambda serialized: parse_examples(serialized, max_seq_length),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    dataset = dataset.with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_pretraining_input_fn(file_pattern, max_seq_length, global_batch_size, is_training=True, seed=None,
+                              **kwargs):
+    """A ``dataset_fn(input_context)`` for `strategy.distribute_datasets_from_function`: each replica gets
+    ``global_batch_size / num_replicas_in_sync`` examples per step. `kwargs` go to `pretraining_dataset`."""
+
+    def dataset_fn(input_context):
+        return pretraining_dataset(file_pattern, max_seq_length, global_batch_size, is_training=is_training,
+                                   seed=seed, input_context=input_context, **kwargs)
+
+    return dataset_fn

@@ -1,0 +1,145 @@
+"""Korean text normalization, cleaning presets and a UTF-8-tolerant line reader.
+
+`normalize_text` always applies Unicode NFC first (NFD Hangul from macOS files becomes precomposed
+syllables, never loose conjoining jamo), then one named cleaning preset:
+
+- ``none``: NFC only.
+- ``koelectra``: control and format characters (zero-width spaces, BOM, ...) removed, any run of
+  whitespace collapsed to one space, ends stripped.
+- ``kcelectra``: the KcELECTRA recipe: URLs removed, emoji removed (`emoji.replace_emoji`), every run
+  of characters other than Hangul (syllables and compatibility jamo), ASCII and a few punctuation marks
+  replaced by a space, whitespace collapsed, stripped, then `soynlp` `repeat_normalize(num_repeats=2)`
+  (``ㅋㅋㅋㅋ`` → ``ㅋㅋ``).
+
+`LineReader` iterates over ``(path, line_number, text)`` of text files (local or ``gs://``, via
+`tf.io.gfile`), decoding bytes with ``errors="replace"`` and counting the lines that held invalid UTF-8.
+"""
+
+import re
+import unicodedata
+
+import tensorflow as tf
+from tqdm import tqdm
+
+from electra_tf.io_utils import expand_globs
+
+CLEANING_PRESETS = ("none", "koelectra", "kcelectra")
+
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Co", "Cs", "Cn")
+_WHITESPACE_RUN = re.compile(r"\s+")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'가-힣ㄱ-ㅣ]+", re.IGNORECASE)
+# KcELECTRA keeps: space . , ? ! / @ $ % ~ ％ · ∼ ( ), ASCII, Hangul compatibility jamo, Hangul syllables.
+_KCELECTRA_OUTSIDE = re.compile(r"[^ .,?!/@$%~％·∼()\x00-\x7Fㄱ-ㅣ가-힣]+")
+
+
+def _remove_control_characters(text):
+    """Drops control/format/private/unassigned characters; tabs and newlines become spaces."""
+    return "".join(
+        " " if char in "\t\n\r" else char
+        for char in text
+        if char in "\t\n\r" or unicodedata.category(char) not in _CONTROL_CATEGORIES
+    )
+
+
+def _collapse_whitespace(text):
+    return _WHITESPACE_RUN.sub(" ", text).strip()
+
+
+def _clean_koelectra(text):
+    return _collapse_whitespace(_remove_control_characters(text))
+
+
+def _clean_kcelectra(text):
+    import emoji
+    from soynlp.normalizer import repeat_normalize
+
+    text = _URL.sub(" ", text)
+    text = emoji.replace_emoji(text, replace="")
+    text = _KCELECTRA_OUTSIDE.sub(" ", text)
+    text = _collapse_whitespace(text)
+    return repeat_normalize(text, num_repeats=2)
+
+
+_CLEANERS = {"none": lambda text: text, "koelectra": _clean_koelectra, "kcelectra": _clean_kcelectra}
+
+
+def check_cleaning(cleaning):
+    """Raises a clear error for an unknown preset name; returns the name."""
+    if cleaning not in _CLEANERS:
+        raise ValueError(f"cleaning={cleaning!r} is not one of {', '.join(CLEANING_PRESETS)}")
+    return cleaning
+
+
+def normalize_text(text, cleaning="none"):
+    """Returns `text` in Unicode NFC, then cleaned with the named preset (see `CLEANING_PRESETS`)."""
+    check_cleaning(cleaning)
+    return _CLEANERS[cleaning](unicodedata.normalize("NFC", text))
+
+
+class LineReader:
+    """Iterates over ``(path, line_number, text)`` of every line of the files matched by `paths`.
+
+    Args:
+      paths: a file, glob, or list of them (local or ``gs://``); each must match something.
+      cleaning: a preset of `normalize_text`, applied to each line (NFC is always applied).
+      progress: show a tqdm bar over the bytes read.
+
+    Line numbers start at 1. A line that was blank in the file yields ``""`` (a document boundary in
+    corpus files); a non-blank line that cleaning empties is skipped and counted in `dropped_lines`.
+    Invalid UTF-8 is replaced by U+FFFD and the affected lines are counted in `invalid_utf8_lines`
+    (the first few locations are kept in `invalid_utf8_examples` as ``(path, line_number)``).
+    """
+
+    def __init__(self, paths, cleaning="none", progress=False):
+        self.files = expand_globs(paths)
+        self.cleaning = check_cleaning(cleaning)
+        self.progress = progress
+        self.invalid_utf8_lines = 0
+        self.invalid_utf8_examples = []
+        self.dropped_lines = 0
+
+    def total_bytes(self):
+        return sum(tf.io.gfile.stat(path).length for path in self.files)
+
+    def __iter__(self):
+        bar = tqdm(total=self.total_bytes(), unit="B", unit_scale=True, desc="reading", disable=not self.progress)
+        with bar:
+            for path in self.files:
+                with tf.io.gfile.GFile(path, "rb") as handle:
+                    for line_number, raw in enumerate(handle, start=1):
+                        bar.update(len(raw))
+                        text = self._decode(raw, path, line_number).rstrip("\r\n")
+                        if not text.strip():
+                            yield path, line_number, ""
+                            continue
+                        text = normalize_text(text, self.cleaning)
+                        if not text.strip():
+                            self.dropped_lines += 1
+                            continue
+                        yield path, line_number, text
+
+    def _decode(self, raw, path, line_number):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.invalid_utf8_lines += 1
+            if len(self.invalid_utf8_examples) < 5:
+                self.invalid_utf8_examples.append((path, line_number))
+            return raw.decode("utf-8", errors="replace")
+
+    def report(self):
+        """A one-line summary of replaced and dropped lines (empty string when there is nothing to say)."""
+        parts = []
+        if self.invalid_utf8_lines:
+            where = ", ".join(f"{path}:{line}" for path, line in self.invalid_utf8_examples)
+            parts.append(f"{self.invalid_utf8_lines} line(s) had invalid UTF-8, replaced by U+FFFD (e.g. {where})")
+        if self.dropped_lines:
+            parts.append(f"{self.dropped_lines} line(s) were empty after {self.cleaning!r} cleaning and skipped")
+        return "; ".join(parts)
+
+
+def read_lines(paths, cleaning="none"):
+    """Yields the non-empty normalized lines of `paths` (a shortcut over `LineReader`)."""
+    for _, _, text in LineReader(paths, cleaning):
+        if text:
+            yield text

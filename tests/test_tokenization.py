@@ -1,0 +1,225 @@
+"""FastTokenizer and InGraphTokenizer give exactly the ids of transformers.ElectraTokenizer(do_lower_case=False)."""
+
+import os
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.text import normalize_text
+from electra_tf.tokenization import (SPECIAL_TOKENS, FastTokenizer, InGraphTokenizer, load_vocab,
+                                     longest_first_removals, save_tokenizer_files)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
+SAMPLE_CORPUS = os.path.join(ROOT, "data", "sample_corpus.txt")
+
+_HANGUL_WORDS = ["서울", "날씨", "오늘", "회의", "친구", "맛있다", "학교에서", "했습니다", "좋아요", "그래서",
+                 "먹으러", "갔는데", "아버지가방에들어가신다", "대한민국", "한국어", "배터리", "선생님께서"]
+_ENGLISH = ["ELECTRA", "KoELECTRA", "TensorFlow", "ok", "Thanks", "iPhone15", "Zoom", "PDF", "café", "naïve"]
+_NUMBERS = ["2024년", "3.14", "1,352.0원", "010-1234-5678", "50%", "24℃", "5kg", "12:30", "1~3", "½", "²"]
+_PUNCT = list(".,?!/@$%~％·∼()[]{}<>=+^`|\\\"'*&#;:-_") + ["…", "「", "」", "《", "》", "“", "”", "‘", "’", "※", "→"]
+_EMOJI = ["😂", "❤️", "👍🏻", "🐶", "☕", "🫠", "👨‍👩‍👧", "🇰🇷", "✨", "💪"]
+_HANJA = ["大韓民國", "漢字", "學而時習之", "韓·美", "豈", "更", "讀書", "𠀀", "㐀"]
+_JAMO = ["ㅋㅋㅋ", "ㅎㅇ", "ㄱㄱ", "ㅠㅠ", "ㅡㅡ", "ᄒᆞᆫ", "ᄀ", "ᅡ", "ᆨ"]
+_ODD_SPACES = ["\t", "\n", "\u00a0", "\u3000", "\u2028", "\u200b", "\u00ad", "\ufeff", "\u2060", "\r", "  "]
+_ODD_CHARS = ["\x00", "\x07", "\x7f", "\ufffd", "\ue000", "\U000f0001", "\u0301", "\u180e", "\x85", "\u1fef",
+              "\u0378", "\u2e52", "\u061d", "\U0001fae8"]  # unassigned / recent: Rust tables differ
+_SPECIAL_LITERALS = SPECIAL_TOKENS + ["[unused0]", "[cls]", "[MASK"]
+
+
+def _nfd(text):
+    return unicodedata.normalize("NFD", text)
+
+
+def _generated_lines(count=1400, seed=7):
+    """Deterministic varied lines built from the pieces above and random words of the sample corpus."""
+    rng = random.Random(seed)
+    with open(SAMPLE_CORPUS, encoding="utf-8") as handle:
+        corpus_words = handle.read().split()
+    families = [_HANGUL_WORDS * 3 + corpus_words, _ENGLISH, _NUMBERS, _PUNCT, _EMOJI, _HANJA, _JAMO,
+                _SPECIAL_LITERALS, _ODD_CHARS]
+    weights = [12, 2, 2, 3, 1, 1, 1, 0.3, 0.5]
+    lines = []
+    for index in range(count):
+        pieces = []
+        for _ in range(rng.randint(1, 25)):
+            family = rng.choices(families, weights)[0]
+            pieces.append(rng.choice(family))
+            pieces.append(rng.choice(_ODD_SPACES) if rng.random() < 0.08 else (" " if rng.random() < 0.75 else ""))
+        line = "".join(pieces)
+        if index % 50 == 0:  # very long words: beyond max_input_chars_per_word (100)
+            line += " " + "".join(rng.choice(_HANGUL_WORDS) for _ in range(rng.randint(20, 40)))
+        if index % 70 == 0:
+            line = "가" * rng.choice([99, 100, 101]) + " " + "a" * rng.choice([100, 101]) + line
+        lines.append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def parity_lines():
+    """2,000+ lines: the sample corpus, generated lines and their NFD forms, all NFC-normalized."""
+    with open(SAMPLE_CORPUS, encoding="utf-8") as handle:
+        corpus = [line.rstrip("\n") for line in handle if line.strip()]
+    generated = _generated_lines()
+    lines = corpus + generated + [_nfd(line) for line in generated[:300]] + ["", " ", "\u200b"]
+    return [normalize_text(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def tokenizers():
+    from transformers import ElectraTokenizer
+
+    slow = ElectraTokenizer(SAMPLE_VOCAB, do_lower_case=False)
+    return slow, FastTokenizer.from_vocab_file(SAMPLE_VOCAB), InGraphTokenizer(SAMPLE_VOCAB, max_length=40)
+
+
+def _assert_same(line, expected, actual, what):
+    assert expected == actual, (f"{what} differs from transformers on line {line!r}:\n"
+                                f"  transformers: {expected}\n  {what}: {actual}")
+
+
+def test_parity_lines_are_varied(parity_lines):
+    assert len(parity_lines) >= 2000
+    joined = "".join(parity_lines)
+    for needle in ["漢", "😂", "ㅋ", "[CLS]", "\u3000", "\u2e52", "%"]:
+        assert needle in joined
+    assert any(len(word) > 100 for line in parity_lines for word in line.split())
+
+
+def test_token_ids_match_transformers(tokenizers, parity_lines):
+    slow, fast, in_graph = tokenizers
+    fast_ids = fast.encode_batch(parity_lines)
+    graph_ids = in_graph.token_ids(tf.constant(parity_lines)).to_list()
+    unknown = 0
+    for line, fast_row, graph_row in zip(parity_lines, fast_ids, graph_ids):
+        expected = slow.encode(line, add_special_tokens=False)
+        _assert_same(line, expected, fast_row, "FastTokenizer.encode_batch")
+        _assert_same(line, expected, graph_row, "InGraphTokenizer")
+        unknown += expected.count(1)
+    total = sum(len(row) for row in fast_ids)
+    assert 0 < unknown < 0.5 * total  # the vocab covers most of the text, but UNK paths are exercised too
+    sample = parity_lines[:40]
+    assert [fast.encode(line) for line in sample] == fast_ids[:40]
+    assert [fast.tokenize(line) for line in sample] == [slow.tokenize(line) for line in sample]
+
+
+@pytest.mark.parametrize("max_length", [40])
+def test_model_inputs_match_transformers_single_and_pair(tokenizers, parity_lines, max_length):
+    slow, fast, in_graph = tokenizers
+    firsts, seconds = parity_lines[::2][:600], parity_lines[1::2][:600]
+    graph_single = {k: v.numpy().tolist() for k, v in in_graph(tf.constant(firsts)).items()}
+    graph_pair = {k: v.numpy().tolist() for k, v in in_graph(tf.constant(firsts), tf.constant(seconds)).items()}
+    fast_pair = fast.encode_batch_for_model(firsts, seconds, max_length=max_length)
+    for row, (first, second) in enumerate(zip(firsts, seconds)):
+        for pair in (None, second):
+            expected = slow(first, pair, truncation=True, max_length=max_length, padding="max_length")
+            fast_out = fast.encode_for_model(first, pair, max_length=max_length)
+            graph_out = graph_single if pair is None else graph_pair
+            for name in ("input_ids", "attention_mask", "token_type_ids"):
+                line = first if pair is None else (first, second)
+                _assert_same(line, expected[name], fast_out[name], f"FastTokenizer {name}")
+                _assert_same(line, expected[name], graph_out[name][row], f"InGraphTokenizer {name}")
+                if pair is not None:
+                    _assert_same(line, expected[name], fast_pair[name][row].tolist(), f"encode_batch_for_model {name}")
+
+
+def test_nfd_input_gives_nfc_ids(tokenizers):
+    slow, fast, in_graph = tokenizers
+    lines = ["서울시는 다음 달부터 시내버스 심야 노선을 늘린다고 밝혔다.", "아버지가 방에 들어가신다 ㅋㅋ", "서울 날씨는 맑음 漢字"]
+    nfd = [_nfd(line) for line in lines]
+    assert all(any(0x1100 <= ord(c) <= 0x11FF for c in line) for line in nfd)
+    expected = [slow.encode(line, add_special_tokens=False) for line in lines]
+    assert fast.encode_batch(nfd) == expected
+    assert in_graph.token_ids(tf.constant(nfd)).to_list() == expected
+    assert 1 not in expected[0]
+
+
+def test_longest_first_rule_matches_examples():
+    # (len_a, len_b, budget) -> removals, worked out from transformers' one-token-at-a-time description.
+    assert tuple(map(int, longest_first_removals(10, 3, 9))) == (4, 0)
+    assert tuple(map(int, longest_first_removals(6, 6, 9))) == (1, 2)
+    assert tuple(map(int, longest_first_removals(3, 10, 9))) == (0, 4)
+    assert tuple(map(int, longest_first_removals(4, 4, 9))) == (0, 0)
+    assert tuple(map(int, longest_first_removals(7, 6, 9))) == (2, 2)
+
+
+def test_in_graph_tokenizer_in_tf_data_and_scalar(tokenizers):
+    slow, _, in_graph = tokenizers
+    texts = ["오늘 날씨가 좋네요", "회의는 3시에 시작합니다.", "ㅋㅋ 진짜?"]
+    pairs = ["내일은 비가 온대요", "7층 대회의실", "응"]
+    dataset = tf.data.Dataset.from_tensor_slices((texts, pairs)).map(lambda a, b: in_graph(a, b)).batch(3)
+    batch = next(iter(dataset))
+    assert batch["input_ids"].dtype == tf.int32 and batch["input_ids"].shape == (3, 40)
+    for row, (text, pair) in enumerate(zip(texts, pairs)):
+        expected = slow(text, pair, truncation=True, max_length=40, padding="max_length")
+        assert batch["input_ids"][row].numpy().tolist() == expected["input_ids"]
+        assert batch["token_type_ids"][row].numpy().tolist() == expected["token_type_ids"]
+
+
+def test_in_graph_tokenizer_saved_model_is_self_contained(tmp_path, tokenizers):
+    slow, _, _ = tokenizers
+    vocab_copy = tmp_path / "vocab.txt"
+    vocab_copy.write_text("\n".join(load_vocab(SAMPLE_VOCAB)) + "\n", encoding="utf-8")
+    module = tf.Module()
+    module.tokenizer = InGraphTokenizer(str(vocab_copy), max_length=16)
+    module.serve = tf.function(lambda text: module.tokenizer(text),
+                               input_signature=[tf.TensorSpec([None], tf.string)])
+    export_dir = str(tmp_path / "saved")
+    tf.saved_model.save(module, export_dir)
+    vocab_copy.unlink()  # the SavedModel must not need the vocab file any more
+    loaded = tf.saved_model.load(export_dir)
+    texts = ["주말에 가족들이랑 강릉 다녀왔는데 바다가 정말 예쁘더라 정말 정말 예뻤어요", "ok"]
+    outputs = loaded.serve(tf.constant(texts))
+    for row, text in enumerate(texts):
+        expected = slow(text, truncation=True, max_length=16, padding="max_length")
+        assert outputs["input_ids"][row].numpy().tolist() == expected["input_ids"]
+        assert outputs["attention_mask"][row].numpy().tolist() == expected["attention_mask"]
+
+
+def test_in_graph_tokenizer_config_round_trip(tokenizers):
+    _, _, in_graph = tokenizers
+    clone = InGraphTokenizer.from_config(in_graph.get_config())
+    text = tf.constant(["학교에서 친구를 만났다", "漢字 😂"])
+    assert np.array_equal(clone(text)["input_ids"].numpy(), in_graph(text)["input_ids"].numpy())
+
+
+def test_fast_tokenizer_basics(tokenizers):
+    _, fast, _ = tokenizers
+    assert fast.vocab_size == len(load_vocab(SAMPLE_VOCAB))
+    assert fast.convert_ids_to_tokens(list(range(5))) == SPECIAL_TOKENS
+    ids = fast.encode("오늘 회의는 취소되었습니다.")
+    assert fast.decode(ids).replace(" ", "") == "오늘회의는취소되었습니다."
+    with pytest.raises(ValueError, match="max_length"):
+        fast.encode_for_model("a", "b", max_length=2)
+
+
+def test_load_vocab_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        load_vocab(str(tmp_path / "missing.txt"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        load_vocab(str(empty))
+    no_specials = tmp_path / "bad.txt"
+    no_specials.write_text("[PAD]\n[UNK]\n가\n")
+    with pytest.raises(ValueError, match="missing special"):
+        FastTokenizer.from_vocab_file(str(no_specials))
+
+
+def test_saved_tokenizer_files_load_in_transformers(tmp_path):
+    from transformers import AutoTokenizer
+
+    save_tokenizer_files(SAMPLE_VOCAB, str(tmp_path), max_length=128)
+    assert sorted(os.listdir(tmp_path)) == ["special_tokens_map.json", "tokenizer_config.json", "vocab.txt"]
+    fast = FastTokenizer.from_vocab_file(SAMPLE_VOCAB)
+    text = "서울시는 다음 달 1일부터 심야 노선을 늘린다고 밝혔다."
+    for use_fast in (False, True):
+        loaded = AutoTokenizer.from_pretrained(str(tmp_path), use_fast=use_fast)
+        assert type(loaded).__name__.startswith("ElectraTokenizer")
+        assert loaded.model_max_length == 128
+        assert loaded(text, truncation=True, max_length=24, padding="max_length")["input_ids"] == \
+            fast.encode_for_model(text, max_length=24)["input_ids"]
+    assert loaded.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2, 3, 4]

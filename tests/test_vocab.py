@@ -1,0 +1,112 @@
+"""The WordPiece vocabulary builder."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from electra_tf import vocab as vocab_module
+from electra_tf.tokenization import SPECIAL_TOKENS, FastTokenizer, load_vocab
+from electra_tf.vocab import build_vocab, morpheme_words
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CORPUS = os.path.join(ROOT, "data", "sample_corpus.txt")
+SAMPLE_VOCAB_DIR = os.path.join(ROOT, "data", "sample_vocab")
+
+
+def test_layout_special_then_unused_then_learned(tmp_path):
+    tokens = build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1500, num_unused=7, show_progress=False)
+    written = load_vocab(str(tmp_path / "vocab.txt"))
+    assert written == tokens and len(written) == 1500 and len(set(written)) == 1500
+    assert written[:5] == SPECIAL_TOKENS == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert written[5:12] == [f"[unused{i}]" for i in range(7)]
+    assert not any(token.startswith("[unused") for token in written[12:])
+    assert any(token.startswith("##") for token in written) and "서울" in written
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert config["do_lower_case"] is False
+
+
+def test_same_input_same_vocab(tmp_path):
+    first = build_vocab(SAMPLE_CORPUS, str(tmp_path / "a"), vocab_size=1500, show_progress=False)
+    second = build_vocab(SAMPLE_CORPUS, str(tmp_path / "b"), vocab_size=1500, show_progress=False)
+    assert first == second
+
+
+def test_committed_sample_vocab_is_reproducible(tmp_path):
+    """data/sample_vocab is exactly what the command in data/README.md builds (in a fresh process)."""
+    command = [sys.executable, "-m", "electra_tf.vocab", "--input", SAMPLE_CORPUS, "--output_dir", str(tmp_path),
+               "--vocab_size", "2000", "--min_frequency", "2", "--num_unused", "20"]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert load_vocab(str(tmp_path / "vocab.txt")) == load_vocab(os.path.join(SAMPLE_VOCAB_DIR, "vocab.txt"))
+    with open(os.path.join(ROOT, "data", "README.md"), encoding="utf-8") as handle:
+        assert "--vocab_size 2000 --min_frequency 2 --num_unused 20" in handle.read()
+
+
+def test_empty_input_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="No non-empty line.*empty.txt"):
+        build_vocab(str(empty), str(tmp_path / "out"), vocab_size=100, show_progress=False)
+    assert not (tmp_path / "out" / "vocab.txt").exists()
+
+
+def test_vocab_smaller_than_reserved_tokens_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="vocab_size=25 leaves no room.*5 special and 20 unused"):
+        build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=25, num_unused=20, show_progress=False)
+
+
+def test_vocab_smaller_than_the_alphabet_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="vocab_size=800 is too small.*characters.*--limit_alphabet"):
+        build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=800, show_progress=False)
+    tokens = build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=800, limit_alphabet=300, show_progress=False)
+    assert len(tokens) == 800
+
+
+def test_failed_build_leaves_earlier_vocab_intact(tmp_path, monkeypatch):
+    build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1400, show_progress=False)
+    before = (tmp_path / "vocab.txt").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("trainer crashed")
+
+    monkeypatch.setattr(vocab_module, "_train", broken)
+    with pytest.raises(RuntimeError, match="trainer crashed"):
+        build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1500, show_progress=False)
+    assert (tmp_path / "vocab.txt").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["special_tokens_map.json", "tokenizer_config.json", "vocab.txt"]
+
+
+def test_invalid_utf8_is_replaced_and_reported(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(open(SAMPLE_CORPUS, "rb").read() + b"\xff\xfe\xfd \xea\xb0\n")
+    build_vocab(str(corpus), str(tmp_path / "out"), vocab_size=1500, show_progress=False)
+    assert "1 line(s) had invalid UTF-8" in capsys.readouterr().err
+
+
+def test_morpheme_split_marks_non_initial_morphemes():
+    from tokenizers import pre_tokenizers
+
+    text = "아버지가방에 들어가신다."
+    words = morpheme_words(text, lambda _: {0, 3, 4, 5, 7, 10}, pre_tokenizers.BertPreTokenizer())
+    assert words == "아버지 \ue000가 \ue000방 \ue000에 들어가 \ue000신다 ."
+
+
+@pytest.mark.parametrize("pretokenizer", ["mecab", "kiwi"])
+def test_morpheme_pretokenizers_give_continuation_pieces(tmp_path, pretokenizer):
+    tokens = build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1700, num_unused=3,
+                         pretokenizer=pretokenizer, show_progress=False)
+    assert tokens[:8] == SPECIAL_TOKENS + ["[unused0]", "[unused1]", "[unused2]"]
+    assert len(tokens) == 1700 and len(set(tokens)) == 1700
+    assert not any("\ue000" in token for token in tokens)
+    for piece in ("##가", "##는", "##을", "##에서"):
+        assert piece in tokens, piece
+    # plain WordPiece at inference splits the particle off as a continuation piece
+    tokenizer = FastTokenizer(tokens)
+    assert tokenizer.tokenize("학교에서") in (["학교", "##에서"], ["학교", "##에", "##서"])
+
+
+def test_unknown_pretokenizer_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="pretokenizer='okt'"):
+        build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=300, pretokenizer="okt")
