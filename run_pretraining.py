@@ -30,39 +30,11 @@ flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --
 distribute.define_flags()
 
 
-def special_token_ids(vocab):
-    """Ids of [PAD], [CLS], [SEP], [MASK], looked up in the vocabulary (never assumed)."""
-    index = {token: position for position, token in enumerate(vocab)}
-    missing = [token for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if token not in index]
-    if missing:
-        raise ValueError(f"The vocabulary lacks the special tokens {missing}")
-    return {"pad": index["[PAD]"], "cls": index["[CLS]"], "sep": index["[SEP]"], "mask": index["[MASK]"]}
-
-
-def initialize_from(run, init_checkpoint, init_generator_checkpoint):
-    """Loads released weights into a fresh run (no optimizer slots: they start at zero)."""
-    from electra_tf import weights
-    from electra_tf.formats import tf1_checkpoint
-    from electra_tf.pretrained import detect_source, read_transformers_directory
-
-    pretrainer = run.pretrainer
-    if detect_source(init_checkpoint) == "tf1":
-        for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
-            model = getattr(pretrainer, network)
-            _, arrays = tf1_checkpoint.read_tf1_checkpoint(init_checkpoint, network, list(model.hf_weights()))
-            weights.assign_arrays(model, arrays, init_checkpoint, allow_missing_head=False)
-        return
-    if init_generator_checkpoint:
-        _, arrays = read_transformers_directory(init_generator_checkpoint)
-        weights.assign_arrays(pretrainer.generator, arrays, init_generator_checkpoint)
-    _, arrays = read_transformers_directory(init_checkpoint)
-    weights.assign_arrays(pretrainer.discriminator, arrays, init_checkpoint)
-
-
 def main(argv):
     del argv
     from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
     from electra_tf.pretraining import loop
+    from electra_tf.pretraining.model import special_token_ids
     from electra_tf.tokenization import load_vocab
 
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
@@ -80,7 +52,7 @@ def main(argv):
             raise ValueError("--data_dir is required for training")
         loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not run.manager.latest_checkpoint:
-            initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
+            run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         loop.train(run, dataset_fn, log_fn=logging.info)

@@ -196,3 +196,28 @@ def test_non_empty_output_needs_overwrite_and_old_shards_are_replaced(tmp_path, 
     assert sorted(os.listdir(output)) == sorted(read_shards(output)) + ["stats.json"]  # no temporary left
     count = sum(1 for _ in tf.data.TFRecordDataset([str(output / name) for name in read_shards(output)]))
     assert count == stats["examples"] == sum(shard["examples"] for shard in stats["shards"])
+
+
+def test_serializer_matches_tf_example_and_cached_encoder_matches_tokenizer(vocab_file):
+    from electra_tf.data.build_pretraining_data import ExampleSerializer, WordCachedEncoder
+    from electra_tf.data.packing import PackedExample
+    from electra_tf.tokenization import FastTokenizer
+
+    rng = random.Random(0)
+    serialize = ExampleSerializer(70000, MAX_LENGTH)
+    for _ in range(20):
+        length = rng.randint(3, MAX_LENGTH)
+        example = PackedExample([rng.choice([0, 5, 127, 128, 16383, 16384, 69999]) for _ in range(length)]
+                                + [0] * (MAX_LENGTH - length), [1] * length + [0] * (MAX_LENGTH - length),
+                                [0] * 2 + [1] * (length - 2) + [0] * (MAX_LENGTH - length))
+        reference = tf.train.Example(features=tf.train.Features(feature={
+            name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+            for name, values in zip(example._fields, example)}))
+        assert serialize(example) == reference.SerializeToString(deterministic=True)
+
+    tokenizer = FastTokenizer.from_vocab_file(vocab_file)
+    texts = ["서울시는  했다.", " 가나\t다라 ", "마\u00a0바 [SEP]사", "하\x1c서 울\u0301 시", "가" * 120 + " 나",
+             "e\u0301 \u0301가", "漢字 가나", ""]
+    cached = WordCachedEncoder(tokenizer, max_entries=6)
+    expected = tokenizer.encode_batch(texts)
+    assert cached.encode_batch(texts) == expected and cached.encode_batch(texts[::-1]) == expected[::-1]

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf import io_utils
 from electra_tf.export import export_transformers
 from electra_tf.optimization import create_optimizer
 from electra_tf.pretraining import masking
@@ -18,6 +19,7 @@ from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
 
 CONFIG_FILE = "pretraining_config.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
+METRICS_FILE = "metrics.json"  # every logged window of this run, rewritten atomically at each log step
 
 
 class PretrainingRun:
@@ -57,6 +59,25 @@ class PretrainingRun:
         path = self.manager.save(checkpoint_number=self.step)
         logging.info("Saved checkpoint %s", path)
         return path
+
+    def initialize_from(self, init_checkpoint, init_generator_checkpoint=None):
+        """Loads released weights into a fresh run: both networks of an original TF1 checkpoint, or
+        transformers directories (discriminator, and optionally generator). Optimizer slots start at zero."""
+        from electra_tf import weights
+        from electra_tf.formats import tf1_checkpoint
+        from electra_tf.pretrained import detect_source, read_transformers_directory
+
+        if detect_source(init_checkpoint) == "tf1":
+            for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
+                model = getattr(self.pretrainer, network)
+                _, arrays = tf1_checkpoint.read_tf1_checkpoint(init_checkpoint, network, list(model.hf_weights()))
+                weights.assign_arrays(model, arrays, init_checkpoint, allow_missing_head=False)
+            return
+        if init_generator_checkpoint:
+            _, arrays = read_transformers_directory(init_generator_checkpoint)
+            weights.assign_arrays(self.pretrainer.generator, arrays, init_generator_checkpoint)
+        _, arrays = read_transformers_directory(init_checkpoint)
+        weights.assign_arrays(self.pretrainer.discriminator, arrays, init_checkpoint)
 
     # Step functions -----------------------------------------------------------------------------------------
 
@@ -151,7 +172,7 @@ def train(run, dataset_fn, log_fn=print):
     iterator = iter(dataset)
     writer = tf.summary.create_file_writer(os.path.join(run.model_dir, "train"))
     window, window_start, window_time = None, start_step, time.time()
-    run_start, metrics = time.time(), {}
+    run_start, metrics, history = time.time(), {}, []
     with _Preemption() as preemption, writer.as_default():
         while run.step < config.train_steps:
             step = run.step
@@ -175,6 +196,8 @@ def train(run, dataset_fn, log_fn=print):
                 rate = (step - start_step) / (time.time() - run_start)
                 eta = (config.train_steps - step) / rate if rate else float("nan")
                 log_fn(_progress_line(step, config.train_steps, metrics, rate, eta))
+                history.append({"step": step, **{name: float(value) for name, value in metrics.items()}})
+                io_utils.write_json(os.path.join(run.model_dir, METRICS_FILE), history)
                 window, window_start, window_time = None, step, time.time()
             if step % config.save_checkpoints_steps == 0 or step == config.train_steps or preemption.requested:
                 run.save()

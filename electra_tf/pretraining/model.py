@@ -16,6 +16,15 @@ from electra_tf.pretraining import masking
 AUC_BINS = 200
 
 
+def special_token_ids(vocab):
+    """Ids of [PAD], [CLS], [SEP], [MASK], looked up in the vocabulary (never assumed)."""
+    index = {token: position for position, token in enumerate(vocab)}
+    missing = [token for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if token not in index]
+    if missing:
+        raise ValueError(f"The vocabulary lacks the special tokens {missing}")
+    return {"pad": index["[PAD]"], "cls": index["[CLS]"], "sep": index["[SEP]"], "mask": index["[MASK]"]}
+
+
 def _global_sum(value):
     """Sum over replicas (identity without a strategy)."""
     context = tf.distribute.get_replica_context()

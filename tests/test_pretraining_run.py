@@ -1,0 +1,120 @@
+"""run_pretraining.py on real shards of the sample corpus: resume after kill -9 and SIGTERM, NaN stop,
+continuing from an original TF1 checkpoint, and export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf import weights
+from electra_tf.data.build_pretraining_data import build_pretraining_data
+from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
+from electra_tf.pretraining import loop
+from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.pretraining.model import special_token_ids
+from electra_tf.tokenization import load_vocab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
+TINY = os.path.join(ROOT, "configs", "pretrain", "tiny.json")
+SHORT = {"train_steps": 60, "save_checkpoints_steps": 20, "log_steps": 20, "steps_per_execution": 5,
+         "warmup_steps": 5}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    output = str(tmp_path_factory.mktemp("shards"))
+    build_pretraining_data([os.path.join(ROOT, "data", "sample_corpus.txt")], VOCAB, output + "/corpus",
+                           max_seq_length=64)
+    return output + "/corpus"
+
+
+def _command(shards, model_dir, overrides, *extra):
+    return [sys.executable, os.path.join(ROOT, "run_pretraining.py"), f"--config={TINY}", f"--data_dir={shards}",
+            f"--vocab={VOCAB}", f"--model_dir={model_dir}", f"--hparams={json.dumps(overrides)}", *extra]
+
+
+def _wait_for(path, process, timeout=240):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
+def test_interrupted_run_resumes_from_its_checkpoint(shards, tmp_path, kill_signal):
+    model_dir = str(tmp_path / "model")
+    process = subprocess.Popen(_command(shards, model_dir, SHORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    _wait_for(os.path.join(model_dir, "ckpt-20.index"), process)
+    process.send_signal(kill_signal)
+    _, stderr = process.communicate(timeout=120)
+    if kill_signal == signal.SIGTERM:  # saves where it stands and exits cleanly
+        assert process.returncode == 0, stderr[-3000:]
+        assert "SIGTERM received" in stderr
+    interrupted_at = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
+    assert 20 <= interrupted_at < 60
+    result = subprocess.run(_command(shards, model_dir, SHORT), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {interrupted_at}" in result.stderr
+    history = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert history[0]["step"] > interrupted_at and history[-1]["step"] == 60
+    assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-60")
+    for network in ("discriminator", "generator"):
+        assert os.path.exists(os.path.join(model_dir, "export", network, "tf_model.h5"))
+
+
+def _run(model_dir, overrides=None):
+    config = PretrainingConfig.from_json_file(TINY, {**SHORT, **(overrides or {})})
+    vocab = load_vocab(VOCAB)
+    discriminator_config = config.discriminator_config(vocab_size=len(vocab))
+    loop.save_run_configs(model_dir, config, discriminator_config)
+    return loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), model_dir,
+                               tf.distribute.get_strategy())
+
+
+def _dataset_fn(shards, config):
+    return make_pretraining_input_fn(os.path.join(shards, "*.tfrecord*"), config.max_seq_length,
+                                     config.train_batch_size, seed=1)
+
+
+def test_non_finite_loss_stops_without_touching_the_last_checkpoint(shards, tmp_path):
+    model_dir = str(tmp_path / "model")
+    run = _run(model_dir, {"train_steps": 20})
+    loop.train(run, _dataset_fn(shards, run.config), log_fn=lambda line: None)
+    saved = tf.train.latest_checkpoint(model_dir)
+    broken = _run(model_dir, {"train_steps": 40, "disc_weight": float("nan")})
+    with pytest.raises(FloatingPointError, match=r"Non-finite loss at or before step 2[0-9]"):
+        loop.train(broken, _dataset_fn(shards, broken.config), log_fn=lambda line: None)
+    assert tf.train.latest_checkpoint(model_dir) == saved
+
+
+def test_continues_from_an_original_tf1_checkpoint_and_exports_it(tmp_path):
+    source = _run(str(tmp_path / "source"))
+    rng = np.random.default_rng(0)
+    variables = {}
+    for network in ("discriminator", "generator"):
+        model = getattr(source.pretrainer, network)
+        for name, variable in model.hf_weights().items():
+            variable.assign(rng.normal(0, 0.02, variable.shape).astype("float32"))
+        for name, value in weights.model_arrays(model).items():
+            variables[tf1_name(name, network)] = value
+    write_tf1_checkpoint(variables, str(tmp_path / "original" / "model.ckpt-1"))
+    target = _run(str(tmp_path / "target"))
+    target.initialize_from(str(tmp_path / "original" / "model.ckpt-1"))
+    for network in ("discriminator", "generator"):
+        expected = weights.model_arrays(getattr(source.pretrainer, network))
+        actual = weights.model_arrays(getattr(target.pretrainer, network))
+        for name in expected:
+            np.testing.assert_array_equal(actual[name], expected[name], err_msg=f"{network} {name}")
+    paths = target.export(VOCAB)
+    assert json.load(open(os.path.join(paths["generator"], "config.json")))["architectures"] == ["ElectraForMaskedLM"]
+    assert os.path.exists(os.path.join(paths["discriminator"], "vocab.txt"))

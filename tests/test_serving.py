@@ -1,0 +1,120 @@
+"""SavedModels for TF Serving: versions, signatures, a fresh process with only TensorFlow + tensorflow-text,
+and raw-text outputs equal to the token-id path."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import randomize_weights
+
+from electra_tf.config import ElectraConfig
+from electra_tf.models import build_model
+from electra_tf.serving import export_saved_model, next_version
+from electra_tf.tokenization import FastTokenizer, load_vocab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
+LOADER = os.path.join(ROOT, "tests", "scripts", "load_saved_model.py")
+MAX_LENGTH = 24
+TEXTS = ["배우들 연기가 정말 훌륭했어요!", "김철수 씨는 2024년에 서울로 이사했다.", "ㅋㅋ 이건 좀 별로네요 😅"]
+PAIRS = ["누가 서울로 이사했나?", "김철수 씨는 2024년에 서울로 이사했다. 그는 학생이다.", "별로"]
+LABELS = {"sequence_classification": ["부정", "긍정"], "token_classification": ["O", "PER-B", "PER-I", "LOC-B"]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return FastTokenizer.from_vocab_file(VOCAB)
+
+
+def _model(head):
+    config = ElectraConfig.from_preset("tiny", vocab_size=len(load_vocab(VOCAB)), max_position_embeddings=64)
+    if head in LABELS:
+        config = config.with_labels(LABELS[head])
+    return randomize_weights(build_model(config, head), seed=len(head))
+
+
+def _fresh_process_outputs(saved_model_dir, tokenizer, tmp_path):
+    ids = tokenizer.encode_batch_for_model(TEXTS, max_length=MAX_LENGTH)
+    inputs = {**{name: np.asarray(value, np.int32) for name, value in ids.items()},
+              "text": np.array(TEXTS), "pair": np.array(PAIRS)}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    result = subprocess.run([sys.executable, LOADER, saved_model_dir, str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return ids, dict(np.load(tmp_path / "outputs.npz", allow_pickle=True))  # our own file: string outputs
+
+
+@pytest.mark.parametrize("head", ["sequence_classification", "token_classification", "question_answering",
+                                  "encoder"])
+def test_saved_model_in_a_fresh_process_matches_keras(head, tokenizer, tmp_path):
+    model = _model(head)
+    path = export_saved_model(model, str(tmp_path / head), VOCAB, max_length=MAX_LENGTH)
+    assert path.endswith(os.path.join(head, "1"))
+    ids, outputs = _fresh_process_outputs(path, tokenizer, tmp_path)
+    expected = model({name: np.asarray(value, np.int32) for name, value in ids.items()})
+    for name, value in expected.items():
+        np.testing.assert_allclose(outputs[f"ids/{name}"], value, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(outputs[f"text/{name}"], value, atol=1e-5, err_msg=f"raw text {name}")
+    for name in ("input_ids", "attention_mask", "token_type_ids"):  # in-graph tokenization = fast tokenizer
+        np.testing.assert_array_equal(outputs[f"text/{name}"], ids[name])
+    pair_ids = tokenizer.encode_batch_for_model(TEXTS, PAIRS, max_length=MAX_LENGTH)
+    np.testing.assert_array_equal(outputs["pair/input_ids"], pair_ids["input_ids"])
+    np.testing.assert_array_equal(outputs["pair/token_type_ids"], pair_ids["token_type_ids"])
+
+    if head == "sequence_classification":
+        probabilities = outputs["text/probabilities"]
+        labels = [LABELS[head][i] for i in probabilities.argmax(-1)]
+        assert [label.decode() for label in outputs["text/label"]] == labels
+        np.testing.assert_allclose(outputs["text/score"], probabilities.max(-1), atol=1e-6)
+    if head == "token_classification":
+        _check_word_tags(outputs, tokenizer)
+    if head == "question_answering":
+        _check_answers(outputs)
+
+
+def _check_word_tags(outputs, tokenizer):
+    """Each word's tag is the label predicted on its first sub-token."""
+    for row, text in enumerate(TEXTS):
+        words = [word.decode() for word in outputs["text/words"][row] if word]
+        position = 1  # after [CLS]
+        for column, word in enumerate(words):
+            expected = LABELS["token_classification"][outputs["text/label_ids"][row][position]]
+            assert outputs["text/tags"][row][column].decode() == expected, (text, word)
+            position += len(tokenizer.encode(word))
+
+
+def _check_answers(outputs):
+    """The answer is the best valid span by brute force, cut from the context."""
+    for row, context in enumerate(PAIRS):
+        start, end = outputs["pair/start_logits"][row], outputs["pair/end_logits"][row]
+        types, mask = outputs["pair/token_type_ids"][row], outputs["pair/attention_mask"][row]
+        ids = outputs["pair/input_ids"][row]
+        allowed = [i for i in range(len(ids)) if types[i] == 1 and mask[i] == 1 and ids[i] != 3]
+        best = max((start[i] + end[j], i, j) for i in allowed for j in allowed if 0 <= j - i < 30)
+        np.testing.assert_allclose(outputs["pair/score"][row], best[0], atol=1e-5)
+        answer = outputs["pair/answer"][row].decode()
+        assert answer and answer in context, (answer, context)
+        begin, finish = outputs["pair/answer_start"][row], outputs["pair/answer_end"][row]
+        assert context.encode()[begin:finish].decode() == answer
+
+
+def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
+    model = _model("sequence_classification")
+    base = str(tmp_path / "nsmc")
+    first = export_saved_model(model, base, VOCAB, max_length=MAX_LENGTH)
+    marker = os.path.join(first, "saved_model.pb")
+    before = open(marker, "rb").read()
+    second = export_saved_model(model, base, VOCAB, max_length=MAX_LENGTH)
+    assert (os.path.basename(first), os.path.basename(second)) == ("1", "2")
+    assert open(marker, "rb").read() == before and next_version(base) == 3
+    with pytest.raises(Exception):
+        export_saved_model(model, base, str(tmp_path / "missing_vocab.txt"))
+    assert sorted(os.listdir(base)) == ["1", "2"]  # the failed export left nothing behind
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", second, "--all"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for signature in ("serving_default", "predict_text", "predict_text_pair"):
+        assert f"signature_def['{signature}']" in shown.stdout
+    assert "DT_INT32" in shown.stdout and "DT_STRING" in shown.stdout
