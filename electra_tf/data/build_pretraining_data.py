@@ -261,9 +261,10 @@ def build_shard(task, report=lambda num_bytes: None, tokenizer=None):
 
     `task` holds ``index``, ``pieces``, ``path``, ``vocab_file``, ``max_seq_length``, ``seed``,
     ``cleaning``, ``blanks_separate_docs``. `report(num_bytes)` is called as input is read. `tokenizer`
-    (anything with ``tokens`` and ``encode_batch``) defaults to the `FastTokenizer` of the vocab.
+    (anything with ``tokens`` and ``encode_batch``, used as is) defaults to the vocab's `FastTokenizer`
+    behind a `WordCachedEncoder`.
     """
-    tokenizer = WordCachedEncoder(tokenizer or _tokenizer(task["vocab_file"]))
+    tokenizer = tokenizer or WordCachedEncoder(_tokenizer(task["vocab_file"]))
     vocab = {token: index for index, token in enumerate(tokenizer.tokens)}
     serialize = ExampleSerializer(len(tokenizer.tokens), task["max_seq_length"])
     builder = ExampleBuilder(task["max_seq_length"], vocab[CLS_TOKEN], vocab[SEP_TOKEN], vocab[PAD_TOKEN],

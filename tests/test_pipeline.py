@@ -1,0 +1,60 @@
+"""The README's main job end to end on the bundled sample (CI runs it), including the pre-training learning
+check: the discriminator's loss falls and the generator beats the unigram baseline."""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from electra_tf.data.pretraining_dataset import pretraining_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    work_dir = str(tmp_path_factory.mktemp("demo"))
+    command = [sys.executable, "-m", "electra_tf.pipeline", f"--work_dir={work_dir}"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return work_dir, first.stdout, again
+
+
+def test_every_stage_runs_then_skips_when_done(pipeline_run):
+    work_dir, stdout, again = pipeline_run
+    for stage in ("vocabulary", "tfrecords", "pre-training", "transformers parity", "fine-tuning", "predict_text"):
+        assert f"| {stage} | done |" in stdout, stdout[-3000:]
+        assert f"| {stage} | skipped (done) |" in again.stdout
+    assert again.returncode == 0
+
+
+def test_exports_match_transformers(pipeline_run):
+    work_dir, _, _ = pipeline_run
+    rows = [line.split("|") for line in open(os.path.join(work_dir, "parity.txt"), encoding="utf-8")][2:]
+    assert {row[3].strip() for row in rows} >= {"transformers TF"}
+    assert {row[2].strip() for row in rows} == {"ElectraForPreTraining", "ElectraForMaskedLM"}
+    for row in rows:
+        assert float(row[4]) <= 1e-4, row
+
+
+def test_prediction_prints_a_sentence_and_its_label(pipeline_run):
+    work_dir, _, _ = pipeline_run
+    text = open(os.path.join(work_dir, "prediction.txt"), encoding="utf-8").read()
+    assert "배우들 연기가 정말" in text and "'label': '" in text
+
+
+def test_pretraining_learns(pipeline_run):
+    work_dir, _, _ = pipeline_run
+    history = json.load(open(os.path.join(work_dir, "pretrain", "metrics.json")))
+    first, last = history[0], history[-1]
+    assert last["disc_loss"] < first["disc_loss"] - 0.02, (first, last)
+    examples = next(iter(pretraining_dataset(os.path.join(work_dir, "corpus", "*.tfrecord*"), 64, 10_000,
+                                             is_training=False, drop_remainder=False)))
+    ids, mask = examples["input_ids"].numpy(), examples["input_mask"].numpy()
+    tokens = ids[(mask == 1) & (ids > 4)]
+    unigram_accuracy = collections.Counter(tokens.tolist()).most_common(1)[0][1] / len(tokens)
+    assert last["masked_lm_accuracy"] > 1.3 * unigram_accuracy, (last["masked_lm_accuracy"], unigram_accuracy)
