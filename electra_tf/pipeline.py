@@ -15,7 +15,7 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 
-SAMPLE_SENTENCE = "배우들 연기가 정말 훌륭하고 이야기도 감동적이었어요"
+SAMPLE_SENTENCES = ["배우들 연기가 정말 훌륭하고 이야기도 감동적이었어요", "시간이 아까울 정도로 지루하고 뻔한 영화였다"]
 
 
 def _stages(work):
@@ -43,8 +43,8 @@ def _stages(work):
           f"--init_checkpoint={pretrain_dir}/export/discriminator", f"--data_dir={FLAGS.finetune_data}",
           f"--output_dir={finetune_dir}"]),
         ("predict_text", os.path.join(work, "prediction.txt"),
-         [python, "-m", "electra_tf.serving", f"--saved_model_dir={serving_dir}", f"--text={SAMPLE_SENTENCE}",
-          f"--output={work}/prediction.txt"]),
+         [python, "-m", "electra_tf.serving", f"--saved_model_dir={serving_dir}",
+          *[f"--text={sentence}" for sentence in SAMPLE_SENTENCES], f"--output={work}/prediction.txt"]),
     ]
 
 

@@ -169,6 +169,15 @@ def export_saved_model(model, base_dir, vocab_file, max_length=None):
 FLAGS = flags.FLAGS
 
 
+def _plain(value):
+    """numpy output → printable Python value (strings decoded, scalars rounded)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if getattr(value, "ndim", 0):
+        return [_plain(item) for item in value]
+    return round(value.item(), 4) if hasattr(value, "item") else value
+
+
 def latest_version(path):
     if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         return path
@@ -202,7 +211,7 @@ def main(argv):
     for index, text in enumerate(FLAGS.text):
         shown = {name: outputs[name][index].numpy() for name in ("label", "score", "answer", "tags", "words")
                  if name in outputs}
-        shown = {name: (value.decode() if isinstance(value, bytes) else value) for name, value in shown.items()}
+        shown = {name: _plain(value) for name, value in shown.items()}
         lines.append(f"{text} → {shown}")
     report = "\n".join(lines)
     print(report)
