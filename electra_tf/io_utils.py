@@ -49,6 +49,14 @@ def write_json(path, value):
         handle.write(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
+def report(text, path=None):
+    """Prints `text` and, when `path` is given, also writes it there (atomically)."""
+    print(text)
+    if path:
+        with atomic_file(path) as handle:
+            handle.write(text + "\n")
+
+
 def read_json(path):
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"Missing file: {path}")

@@ -72,11 +72,7 @@ def main(argv):
     for model_dir in FLAGS.model_dir:
         architecture, results = compare(model_dir)
         lines += [f"| {model_dir} | {architecture} | {name} | {value:.2e} |" for name, value in results.items()]
-    report = "\n".join(lines)
-    print(report)
-    if FLAGS.output:
-        with io_utils.atomic_file(FLAGS.output) as handle:
-            handle.write(report + "\n")
+    io_utils.report("\n".join(lines), FLAGS.output)
 
 
 if __name__ == "__main__":

@@ -213,11 +213,7 @@ def main(argv):
                  if name in outputs}
         shown = {name: _plain(value) for name, value in shown.items()}
         lines.append(f"{text} → {shown}")
-    report = "\n".join(lines)
-    print(report)
-    if FLAGS.output:
-        with io_utils.atomic_file(FLAGS.output) as handle:
-            handle.write(report + "\n")
+    io_utils.report("\n".join(lines), FLAGS.output)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def transformers_warnings(caplog):
     transformers.logging.disable_propagation()
 
 
-def _max_difference(ours, theirs, names, mask):
+def _max_difference(ours, theirs, names):
     worst = 0.0
     for name in names:
         a, b = np.asarray(ours[name]), np.asarray(theirs[name])
@@ -63,7 +63,7 @@ def test_export_loads_in_transformers_tf_with_same_outputs(head, config, batch, 
     theirs = getattr(transformers, tf_class).from_pretrained(str(tmp_path))
     messages = " ".join(record.getMessage() for record in transformers_warnings.records)
     assert "were not used" not in messages and "newly initialized" not in messages, messages
-    difference = _max_difference(model(batch), theirs(batch), outputs, batch["attention_mask"])
+    difference = _max_difference(model(batch), theirs(batch), outputs)
     assert difference <= 1e-5, f"{head}: max |diff| {difference}"
 
 
@@ -81,7 +81,7 @@ def test_import_from_transformers_tf_gives_same_outputs(head, config, batch, tmp
     theirs.save_pretrained(str(tmp_path))
     ours = load_pretrained(str(tmp_path))
     assert ours.head_type == head
-    difference = _max_difference(ours(batch), theirs(batch), outputs, batch["attention_mask"])
+    difference = _max_difference(ours(batch), theirs(batch), outputs)
     assert difference <= 1e-5, f"{head}: max |diff| {difference}"
 
 
@@ -95,7 +95,7 @@ def test_export_loads_in_transformers_pytorch(head, config, batch, tmp_path):
     with torch.no_grad():
         result = theirs(**{key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()})
     theirs_np = {name: getattr(result, name).numpy() for name in outputs}
-    difference = _max_difference(model(batch), theirs_np, outputs, batch["attention_mask"])
+    difference = _max_difference(model(batch), theirs_np, outputs)
     assert difference <= 1e-4, f"{head}: max |diff| {difference}"
 
 

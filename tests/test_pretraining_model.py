@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from electra_tf.pretraining import masking
@@ -119,3 +120,27 @@ def test_generator_shape_follows_the_fractions():
     assert pretrainer.generator.electra.embeddings is pretrainer.discriminator.electra.embeddings
     _, untied = _tiny_pretrainer(untied_generator_embeddings=True)
     assert untied.generator.electra.embeddings is not untied.discriminator.electra.embeddings
+
+
+@pytest.mark.parametrize("policy, jit_compile", [("mixed_float16", False), ("mixed_bfloat16", True)])
+def test_train_step_runs_under_mixed_precision_and_xla(policy, jit_compile, tmp_path):
+    import keras
+
+    from electra_tf.pretraining.loop import PretrainingRun
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        config = PretrainingConfig(model_preset="tiny", model_overrides={"vocab_size": 500},
+                                   generator_hidden_size=0.5, max_seq_length=32, train_batch_size=8,
+                                   warmup_steps=0, learning_rate=1e-4)
+        run = PretrainingRun(config, config.discriminator_config(), {"pad": PAD, "cls": CLS, "sep": SEP, "mask": MASK},
+                             str(tmp_path), tf.distribute.get_strategy(), jit_compile=jit_compile)
+        before = run.pretrainer.discriminator.head.dense.kernel.numpy()
+        iterator = iter(tf.data.Dataset.from_tensors(_packed_batch(rows=8, length=32)).repeat())
+        sums = run.train_steps(iterator, 20)  # float16: the loss scale first halves itself on overflowing steps
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    metrics = metrics_from_sums(sums, config.gen_weight, config.disc_weight)
+    assert np.isfinite(metrics["loss"]) and sums["nonfinite"] == 0 and 0 < run.step <= 20
+    assert run.pretrainer.discriminator.electra.transformer_layers[0].compute_dtype == policy.split("_")[1]
+    assert not np.array_equal(before, run.pretrainer.discriminator.head.dense.kernel.numpy())

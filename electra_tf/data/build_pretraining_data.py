@@ -39,7 +39,7 @@ from tqdm import tqdm
 from electra_tf.data.packing import ExampleBuilder, PackingStats
 from electra_tf.io_utils import expand_globs, write_json
 from electra_tf.text import check_cleaning, normalize_text
-from electra_tf.tokenization import CLS_TOKEN, PAD_TOKEN, SEP_TOKEN, FastTokenizer
+from electra_tf.tokenization import CLS_TOKEN, PAD_TOKEN, SEP_TOKEN, FastTokenizer, save_tokenizer_files
 
 SHARD_PREFIX = "pretrain_data.tfrecord"
 STATS_FILE = "stats.json"
@@ -429,6 +429,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         seed=int(seed), cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards,
         shards=[{"file": name, "examples": result["examples"], "input_bytes": sum(e - s for _, s, e in task["pieces"])}
                 for name, result, task in zip(names, results, tasks)])
+    save_tokenizer_files(vocab_file, output_dir)  # run_pretraining.py finds the vocabulary beside the shards
     write_json(os.path.join(output_dir, STATS_FILE), stats)
     return stats
 
