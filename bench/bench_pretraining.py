@@ -119,6 +119,7 @@ def main():
     parser.add_argument("--config", default="configs/pretrain/koelectra-small-v3.json")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no_peer", action="store_true", help="skip the transformers step")
+    parser.add_argument("--skip", action="append", default=[], help="skip candidates whose name contains this")
     args = parser.parse_args()
 
     from electra_tf.pretraining.config import PretrainingConfig
@@ -131,10 +132,12 @@ def main():
     candidates = {
         "electra_tf float32": lambda: ours_step(config, False, "float32"),
         "electra_tf float32 + jit_compile": lambda: ours_step(config, True, "float32"),
+        "electra_tf mixed_bfloat16": lambda: ours_step(config, False, "mixed_bfloat16"),
         "electra_tf mixed_bfloat16 + jit_compile": lambda: ours_step(config, True, "mixed_bfloat16"),
     }
     if not args.no_peer:
         candidates["transformers TF classes (RTD step)"] = lambda: transformers_step(config)
+    candidates = {name: make for name, make in candidates.items() if not any(part in name for part in args.skip)}
     seconds = {}
     for name, make in candidates.items():
         start = time.perf_counter()

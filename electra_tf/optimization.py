@@ -39,11 +39,13 @@ class ElectraAdamW(keras.optimizers.Optimizer):
 
     `clip_norm` clips the *global* gradient (summed over replicas) by its global norm, as a single device
     would; `lr_multipliers` maps a variable path regex to a learning-rate factor (layer-wise decay).
+    `bias_correction=True` gives PyTorch's `AdamW` instead (what the KoELECTRA fine-tuning recipes used).
     """
 
     def __init__(self, learning_rate, weight_decay_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
-                 clip_norm=1.0, lr_multipliers=None, name="electra_adamw", **kwargs):
+                 clip_norm=1.0, lr_multipliers=None, bias_correction=False, name="electra_adamw", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.bias_correction = bias_correction
         self.weight_decay_rate = weight_decay_rate
         self.beta_1 = beta_1
         self.beta_2 = beta_2
@@ -83,7 +85,12 @@ class ElectraAdamW(keras.optimizers.Optimizer):
         m, v = self._m[index], self._v[index]
         self.assign(m, self.beta_1 * m + (1.0 - self.beta_1) * gradient)
         self.assign(v, self.beta_2 * v + (1.0 - self.beta_2) * ops.square(gradient))
-        update = m / (ops.sqrt(v) + self.epsilon)
+        if self.bias_correction:
+            step = ops.cast(self.iterations + 1, variable.dtype)
+            update = (m / (1.0 - ops.power(self.beta_1, step))) / (
+                ops.sqrt(v / (1.0 - ops.power(self.beta_2, step))) + self.epsilon)
+        else:
+            update = m / (ops.sqrt(v) + self.epsilon)
         if self.weight_decay_rate and self._decay[key]:
             update = update + self.weight_decay_rate * variable
         self.assign_sub(variable, learning_rate * update)
@@ -91,7 +98,8 @@ class ElectraAdamW(keras.optimizers.Optimizer):
     def get_config(self):
         config = super().get_config()
         config.update(weight_decay_rate=self.weight_decay_rate, beta_1=self.beta_1, beta_2=self.beta_2,
-                      epsilon=self.epsilon, clip_norm=self.clip_norm, lr_multipliers=self.lr_multipliers)
+                      epsilon=self.epsilon, clip_norm=self.clip_norm, lr_multipliers=self.lr_multipliers,
+                      bias_correction=self.bias_correction)
         return config
 
 
@@ -108,10 +116,10 @@ def layerwise_lr_multipliers(num_layers, decay):
 
 def create_optimizer(learning_rate, train_steps, warmup_steps=0, weight_decay_rate=0.01, epsilon=1e-6,
                      lr_decay_power=1.0, clip_norm=1.0, layerwise_lr_decay=1.0, num_layers=0,
-                     loss_scale=False):
+                     loss_scale=False, bias_correction=False):
     """The optimizer for pre-training or fine-tuning; `loss_scale` wraps it for mixed_float16."""
     schedule = WarmupPolynomialDecay(learning_rate, train_steps, warmup_steps, lr_decay_power)
     optimizer = ElectraAdamW(
         schedule, weight_decay_rate=weight_decay_rate, epsilon=epsilon, clip_norm=clip_norm,
-        lr_multipliers=layerwise_lr_multipliers(num_layers, layerwise_lr_decay))
+        lr_multipliers=layerwise_lr_multipliers(num_layers, layerwise_lr_decay), bias_correction=bias_correction)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer

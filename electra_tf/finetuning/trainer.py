@@ -33,6 +33,7 @@ class FinetuneHparams:
     warmup_proportion: float = 0.0
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-8
+    adam_bias_correction: bool = False  # False: the original ELECTRA optimizer; True: PyTorch AdamW (KoELECTRA)
     max_grad_norm: float = 1.0
     lr_decay_power: float = 1.0  # 1.0 = linear decay to 0
     layerwise_lr_decay: float = 1.0  # 1.0 = off; the original ELECTRA fine-tunes with 0.8
@@ -106,7 +107,8 @@ class FineTuner:
                 weight_decay_rate=hparams.weight_decay, epsilon=hparams.adam_epsilon,
                 lr_decay_power=hparams.lr_decay_power, clip_norm=hparams.max_grad_norm,
                 layerwise_lr_decay=hparams.layerwise_lr_decay, num_layers=model.config.num_hidden_layers,
-                loss_scale=keras.mixed_precision.global_policy().name == "mixed_float16")
+                loss_scale=keras.mixed_precision.global_policy().name == "mixed_float16",
+                bias_correction=hparams.adam_bias_correction)
             self.optimizer.build(model.trainable_variables)
         self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
         self._train_step = tf.function(self._train_step_fn)
