@@ -89,7 +89,7 @@ def _best_answer(tokenizer, outputs, inputs, context_words, context_pieces):
     start_token, end_token = flat // length, flat % length
     score = tf.reduce_max(tf.reshape(scores, [tf.shape(start)[0], -1]), axis=1)
     # token position → context word: context tokens start after [CLS] question [SEP]
-    question_kept = tf.reduce_sum(1 - inputs["token_type_ids"], axis=1) - 2
+    question_kept = tf.reduce_sum((1 - inputs["token_type_ids"]) * inputs["attention_mask"], axis=1) - 2
     piece_counts = tf.cast(context_pieces.row_lengths(axis=2).to_tensor(), tf.int32)
     word_ends = tf.cumsum(piece_counts, axis=1)  # exclusive end (in context pieces) of each word
 

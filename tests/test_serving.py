@@ -71,7 +71,7 @@ def test_saved_model_in_a_fresh_process_matches_keras(head, tokenizer, tmp_path)
     if head == "token_classification":
         _check_word_tags(outputs, tokenizer)
     if head == "question_answering":
-        _check_answers(outputs)
+        _check_answers(outputs, tokenizer)
 
 
 def _check_word_tags(outputs, tokenizer):
@@ -85,8 +85,8 @@ def _check_word_tags(outputs, tokenizer):
             position += len(tokenizer.encode(word))
 
 
-def _check_answers(outputs):
-    """The answer is the best valid span by brute force, cut from the context."""
+def _check_answers(outputs, tokenizer):
+    """The answer is the best valid span by brute force: the context's words that hold those tokens."""
     for row, context in enumerate(PAIRS):
         start, end = outputs["pair/start_logits"][row], outputs["pair/end_logits"][row]
         types, mask = outputs["pair/token_type_ids"][row], outputs["pair/attention_mask"][row]
@@ -98,6 +98,11 @@ def _check_answers(outputs):
         assert answer and answer in context, (answer, context)
         begin, finish = outputs["pair/answer_start"][row], outputs["pair/answer_end"][row]
         assert context.encode()[begin:finish].decode() == answer
+        pieces = tokenizer.convert_ids_to_tokens([int(i) for i in ids[best[1]:best[2] + 1]])
+        span = "".join(piece.removeprefix("##") for piece in pieces)
+        words = answer.split()
+        assert span in answer.replace(" ", ""), (span, answer)
+        assert pieces[0].removeprefix("##") in words[0] and pieces[-1].removeprefix("##") in words[-1]
 
 
 def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
