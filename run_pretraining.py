@@ -33,6 +33,8 @@ distribute.define_flags()
 def main(argv):
     del argv
     from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+    import tensorflow as tf
+
     from electra_tf.pretraining import loop
     from electra_tf.pretraining.model import special_token_ids
     from electra_tf.tokenization import load_vocab
@@ -50,14 +52,16 @@ def main(argv):
     else:
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
-        loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
-        if FLAGS.init_checkpoint and not run.manager.latest_checkpoint:
+        if run.is_chief:
+            loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
+        if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
             run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         loop.train(run, dataset_fn, log_fn=logging.info)
-    paths = run.export(vocab_file)
-    logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))
+    if run.is_chief:
+        paths = run.export(vocab_file)
+        logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,15 @@ def get_strategy(name, tpu=None, tpu_zone=None, gcp_project=None):
     raise ValueError(f"Unknown distribution_strategy {name!r}; choose one of {STRATEGIES}")
 
 
+def is_chief(strategy):
+    """True on the worker that owns the outputs (every single-machine strategy; task 0 or the chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster or resolver.task_type in (None, "chief", "tpu_worker"):
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
 def strategy_from_flags(values):
     strategy = get_strategy(values.distribution_strategy, values.tpu, values.tpu_zone, values.gcp_project)
     keras.mixed_precision.set_global_policy(values.mixed_precision)

@@ -24,8 +24,8 @@ def _result(process):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def _weights(model_dir):
-    return np.load(os.path.join(model_dir, "after.npz"))
+def _weights(model_dir, task=0):
+    return np.load(os.path.join(model_dir, f"after-{task}.npz"))
 
 
 def _free_ports(count):
@@ -44,7 +44,7 @@ def test_one_device_mirrored_and_multi_worker_agree(tmp_path):
     mirrored = _run("mirrored", tmp_path / "mirrored", weights_file)
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    workers = [_run("multi_worker_mirrored", tmp_path / f"worker{index}", weights_file,
+    workers = [_run("multi_worker_mirrored", tmp_path / "workers", weights_file,  # one shared model_dir
                     {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
                for index in range(2)]
     mirrored = _result(mirrored)
@@ -54,9 +54,13 @@ def test_one_device_mirrored_and_multi_worker_agree(tmp_path):
     for other in [mirrored, *worker_results]:
         np.testing.assert_allclose(other["losses"], single["losses"], rtol=1e-5)
     reference = _weights(tmp_path / "single")
-    for name in ("mirrored", "worker0", "worker1"):
-        other = _weights(tmp_path / name)
+    for name, other in (("mirrored", _weights(tmp_path / "mirrored")), ("worker 0", _weights(tmp_path / "workers", 0)),
+                        ("worker 1", _weights(tmp_path / "workers", 1))):
         worst = max(float(np.abs(reference[key] - other[key]).max()) for key in reference)
         assert worst < 1e-5, f"{name}: weights differ by {worst}"
+    # Only the chief wrote the checkpoint into the shared model_dir; the other worker's scratch copy is gone.
+    files = sorted(os.listdir(tmp_path / "workers"))
+    assert "checkpoint" in files and "ckpt-2.index" in files, files
+    assert not [name for name in files if name.startswith(".scratch")], files
     initial = np.load(weights_file)
     assert max(float(np.abs(reference[key] - initial[key]).max()) for key in reference) > 1e-4  # it trained

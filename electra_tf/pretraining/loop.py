@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf import io_utils
+from electra_tf import distribute, io_utils
 from electra_tf.export import export_transformers
 from electra_tf.optimization import create_optimizer
 from electra_tf.pretraining import masking
@@ -29,6 +29,12 @@ class PretrainingRun:
         self.config = config
         self.model_dir = model_dir
         self.strategy = strategy
+        self.is_chief = distribute.is_chief(strategy)
+        # Every worker takes part in saving (variables may be read collectively), but only the chief writes
+        # to model_dir; the others write to a scratch directory that is removed after each save.
+        resolver = getattr(strategy, "cluster_resolver", None)
+        self._save_dir = model_dir if self.is_chief else os.path.join(
+            model_dir, f".scratch-worker-{getattr(resolver, 'task_id', 0)}")
         self.jit_compile = jit_compile
         with strategy.scope():
             self.pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
@@ -39,7 +45,7 @@ class PretrainingRun:
             self.optimizer.build(self.pretrainer.trainable_variables)
             self.checkpoint = tf.train.Checkpoint(pretrainer=self.pretrainer, optimizer=self.optimizer)
             self.manager = tf.train.CheckpointManager(
-                self.checkpoint, model_dir, max_to_keep=config.keep_checkpoint_max, checkpoint_name="ckpt")
+                self.checkpoint, self._save_dir, max_to_keep=config.keep_checkpoint_max, checkpoint_name="ckpt")
         self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
         self._train_steps = tf.function(self._train_steps_fn)
 
@@ -49,7 +55,7 @@ class PretrainingRun:
 
     def restore(self):
         """Restores the latest checkpoint of `model_dir`; returns its step (0 when there is none)."""
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.model_dir)
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("Resumed from %s at step %d", latest, self.step)
@@ -57,6 +63,9 @@ class PretrainingRun:
 
     def save(self):
         path = self.manager.save(checkpoint_number=self.step)
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self._save_dir)
+            return None
         logging.info("Saved checkpoint %s", path)
         return path
 
@@ -170,7 +179,8 @@ def train(run, dataset_fn, log_fn=print):
         return {}
     dataset = run.strategy.distribute_datasets_from_function(dataset_fn)
     iterator = iter(dataset)
-    writer = tf.summary.create_file_writer(os.path.join(run.model_dir, "train"))
+    writer = (tf.summary.create_file_writer(os.path.join(run.model_dir, "train")) if run.is_chief
+              else tf.summary.create_noop_writer())
     window, window_start, window_time = None, start_step, time.time()
     run_start, metrics, history = time.time(), {}, []
     with _Preemption() as preemption, writer.as_default():
@@ -183,7 +193,7 @@ def train(run, dataset_fn, log_fn=print):
             if sums["nonfinite"] > 0:
                 raise FloatingPointError(
                     f"Non-finite loss at or before step {step}: training stopped; the last checkpoint "
-                    f"({run.manager.latest_checkpoint or 'none'}) was not overwritten")
+                    f"({tf.train.latest_checkpoint(run.model_dir) or 'none'}) was not overwritten")
             window = _sum_into(window, sums)
             if step % config.log_steps == 0 or step == config.train_steps:
                 elapsed = time.time() - window_time
@@ -197,7 +207,8 @@ def train(run, dataset_fn, log_fn=print):
                 eta = (config.train_steps - step) / rate if rate else float("nan")
                 log_fn(_progress_line(step, config.train_steps, metrics, rate, eta))
                 history.append({"step": step, **{name: float(value) for name, value in metrics.items()}})
-                io_utils.write_json(os.path.join(run.model_dir, METRICS_FILE), history)
+                if run.is_chief:
+                    io_utils.write_json(os.path.join(run.model_dir, METRICS_FILE), history)
                 window, window_start, window_time = None, step, time.time()
             if step % config.save_checkpoints_steps == 0 or step == config.train_steps or preemption.requested:
                 run.save()

@@ -78,6 +78,8 @@ losses = []
 for _ in range(steps):
     sums = run.train_steps(iterator, 1)
     losses.append(metrics_from_sums(sums, config.gen_weight, config.disc_weight)["loss"])
-np.savez(os.path.join(model_dir, "after.npz"), **{f"w{i}": v.numpy() for i, v in enumerate(variables)})
+run.save()  # collective: every worker saves, only the chief into model_dir
+task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)
+np.savez(os.path.join(model_dir, f"after-{task}.npz"), **{f"w{i}": v.numpy() for i, v in enumerate(variables)})
 print(json.dumps({"losses": [float(x) for x in losses], "replicas": strategy.num_replicas_in_sync,
                   "step": run.step}))
