@@ -194,7 +194,7 @@ def test_non_empty_output_needs_overwrite_and_old_shards_are_replaced(tmp_path, 
     assert sorted(read_shards(output)) == ["pretrain_data.tfrecord-00000-of-00002",
                                            "pretrain_data.tfrecord-00001-of-00002"]
     tokenizer_files = ["special_tokens_map.json", "tokenizer_config.json", "vocab.txt"]  # beside the shards
-    assert sorted(os.listdir(output)) == sorted(read_shards(output) + ["stats.json"] + tokenizer_files)  # no temporary
+    assert sorted(os.listdir(output)) == sorted([*read_shards(output), "stats.json", *tokenizer_files])  # no temporary
     assert (output / "vocab.txt").read_text(encoding="utf-8") == open(vocab_file, encoding="utf-8").read()
     count = sum(1 for _ in tf.data.TFRecordDataset([str(output / name) for name in read_shards(output)]))
     assert count == stats["examples"] == sum(shard["examples"] for shard in stats["shards"])
