@@ -33,6 +33,7 @@ distribute.define_flags()
 def main(argv):
     del argv
     from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+    import keras
     import tensorflow as tf
 
     from electra_tf.pretraining import loop
@@ -44,6 +45,7 @@ def main(argv):
     config = PretrainingConfig.from_json_file(FLAGS.config, parse_overrides(FLAGS.hparams))
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     strategy = distribute.strategy_from_flags(FLAGS)
+    keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
     run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
                               jit_compile=FLAGS.jit_compile)
     if FLAGS.export_only:
