@@ -123,3 +123,22 @@ def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
     for signature in ("serving_default", "predict_text", "predict_text_pair"):
         assert f"signature_def['{signature}']" in shown.stdout
     assert "DT_INT32" in shown.stdout and "DT_STRING" in shown.stdout
+
+
+def test_export_and_serving_command_lines(tmp_path):
+    from electra_tf.export import export_transformers
+
+    model = _model("sequence_classification")
+    export_transformers(model, str(tmp_path / "model"), vocab_file=VOCAB)
+    base = tmp_path / "serving"
+    exported = subprocess.run([sys.executable, "-m", "electra_tf.export", f"--input={tmp_path / 'model'}",
+                               f"--output_dir={base}", "--format=saved_model"], capture_output=True, text=True,
+                              timeout=300)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert (base / "1" / "saved_model.pb").exists()
+    served = subprocess.run([sys.executable, "-m", "electra_tf.serving", f"--saved_model_dir={base}",
+                             f"--text={TEXTS[0]}", f"--output={tmp_path / 'out.txt'}"], capture_output=True,
+                            text=True, timeout=300)
+    assert served.returncode == 0, served.stderr[-3000:]
+    printed = (tmp_path / "out.txt").read_text(encoding="utf-8")
+    assert printed.startswith(TEXTS[0]) and ("'label': '부정'" in printed or "'label': '긍정'" in printed)
