@@ -3,8 +3,10 @@
 transformers), same data, same process.
 
 Run: `python bench/bench_finetuning.py [--preset koelectra-small-v3] [--steps 10]`.
-The transformers side times each `fit` batch with a callback (after warm-up steps); ours times each
-`train_step` including the host sync the training loop does for its progress bar.
+The transformers side times each `fit` batch with a callback; ours times each `train_step` including the host
+sync the training loop does for its progress bar. After warm-up the candidates take turns (`--rounds` times
+`--steps` steps each) and the median over all their steps is reported, so that drift in the machine's speed
+affects every candidate alike.
 """
 
 import argparse
@@ -33,7 +35,8 @@ def _data(config, batch_size, sequence_length, batches, num_labels, seed=0):
     return inputs, labels
 
 
-def time_ours(model, inputs, labels, args, jit_compile):
+def ours_runner(model, inputs, labels, args, jit_compile):
+    """A function ``run(steps)`` → per-step seconds of our `FineTuner` (warm-up done here)."""
     from electra_tf.finetuning.tasks import NsmcTask
     from electra_tf.finetuning.trainer import FineTuner, FinetuneHparams
 
@@ -41,14 +44,18 @@ def time_ours(model, inputs, labels, args, jit_compile):
     tuner = FineTuner(model, NsmcTask(), hparams, train_steps=10_000, jit_compile=jit_compile)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, {"labels": labels})).batch(args.batch_size).repeat()
     iterator = iter(dataset.prefetch(2))
-    times = []
-    for step in range(args.warmup + args.steps):
-        batch = next(iterator)
-        start = time.perf_counter()
-        float(tuner.train_step(batch).numpy())
-        if step >= args.warmup:
+
+    def run(steps):
+        times = []
+        for _ in range(steps):
+            batch = next(iterator)
+            start = time.perf_counter()
+            float(tuner.train_step(batch).numpy())
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return times
+
+    run(args.warmup)
+    return run
 
 
 class _BatchTimer:
@@ -68,17 +75,22 @@ class _BatchTimer:
         self.callback = Callback()
 
 
-def time_transformers(directory, inputs, labels, args):
+def transformers_runner(directory, inputs, labels, args):
+    """``run(steps)`` → per-batch seconds of transformers' model under tf-keras `fit` (warm-up done here)."""
     import tf_keras
     import transformers
 
     model = transformers.TFElectraForSequenceClassification.from_pretrained(directory)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate=5e-5, epsilon=1e-8, clipnorm=1.0))
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(args.batch_size).repeat()
-    timer = _BatchTimer()
-    model.fit(dataset.prefetch(2), epochs=1, steps_per_epoch=args.warmup + args.steps, verbose=0,
-              callbacks=[timer.callback])
-    return statistics.median(timer.times[args.warmup:])
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(args.batch_size).repeat().prefetch(2)
+
+    def run(steps):
+        timer = _BatchTimer()
+        model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback])
+        return timer.times
+
+    run(args.warmup)
+    return run
 
 
 def main():
@@ -88,6 +100,8 @@ def main():
     parser.add_argument("--sequence_length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the candidates take turns this many times (steps each), so drift hits all alike")
     parser.add_argument("--no_jit", action="store_true", help="skip the XLA variant of ours")
     args = parser.parse_args()
 
@@ -96,23 +110,28 @@ def main():
     from electra_tf.models import build_model
 
     config = ElectraConfig.from_preset(args.preset).with_labels(["0", "1"])
-    inputs, labels = _data(config, args.batch_size, args.sequence_length, args.warmup + args.steps, 2)
+    inputs, labels = _data(config, args.batch_size, args.sequence_length, 16, 2)
     with tempfile.TemporaryDirectory() as directory:
         source = build_model(config, "sequence_classification")
         export_transformers(source, directory)
-        seconds = {"transformers TFElectraForSequenceClassification + fit":
-                   time_transformers(directory, inputs, labels, args)}
         from electra_tf.pretrained import load_pretrained
 
-        seconds["electra_tf FineTuner"] = time_ours(load_pretrained(directory), inputs, labels, args, False)
+        runners = {"transformers TFElectraForSequenceClassification + fit":
+                   transformers_runner(directory, inputs, labels, args),
+                   "electra_tf FineTuner": ours_runner(load_pretrained(directory), inputs, labels, args, False)}
         if not args.no_jit:
-            seconds["electra_tf FineTuner (jit_compile)"] = time_ours(
+            runners["electra_tf FineTuner (jit_compile)"] = ours_runner(
                 load_pretrained(directory), inputs, labels, args, True)
+    times = {name: [] for name in runners}
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            times[name] += run(args.steps)
+    seconds = {name: statistics.median(values) for name, values in times.items()}
     reference = seconds["transformers TFElectraForSequenceClassification + fit"]
     rows = [{"trainer": name, "s/step": f"{value:.3f}", "sequences/s": f"{args.batch_size / value:.1f}",
              "speed-up vs transformers fit": f"{reference / value:.2f}x"} for name, value in seconds.items()]
     print_table(f"Fine-tuning train step, {args.preset}, batch {args.batch_size} x {args.sequence_length}, "
-                f"median of {args.steps} steps after {args.warmup} warm-up, devices: "
+                f"median of {args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up, devices: "
                 f"{[d.device_type for d in tf.config.list_logical_devices()]}", rows,
                 ["trainer", "s/step", "sequences/s", "speed-up vs transformers fit"])
 

@@ -1,6 +1,6 @@
 """Raw-text inference throughput (sentences/s, batch 32, seq 128): our SavedModel's `predict_text` (in-graph
 tensorflow-text tokenization) vs transformers' `TFElectraForSequenceClassification` with its fast tokenizer,
-on the same weights and sentences, in one process. Run: `python bench/bench_serving.py [--preset P]`.
+on the same weights and sentences, in one process; the two alternate call by call and medians are compared. Run: `python bench/bench_serving.py [--preset P]`.
 """
 
 import argparse
@@ -58,13 +58,15 @@ def main():
         return tf.nn.softmax(forward(dict(inputs)))
 
     text_tensor = tf.constant(texts)
-    seconds = {
-        "electra_tf SavedModel predict_text (raw strings)": time_call(lambda: serving(text=text_tensor)["score"],
-                                                                     repeats=args.repeats),
-        "transformers fast tokenizer + TFElectraForSequenceClassification": time_call(transformers_predict,
-                                                                                      repeats=args.repeats),
-    }
-    peer = seconds["transformers fast tokenizer + TFElectraForSequenceClassification"]
+    peer_name = "transformers fast tokenizer + TFElectraForSequenceClassification"
+    candidates = {"electra_tf SavedModel predict_text (raw strings)": lambda: serving(text=text_tensor)["score"],
+                  peer_name: transformers_predict}
+    times = {name: [] for name in candidates}
+    for _ in range(args.repeats):  # alternate, so that drift in the machine's speed affects both alike
+        for name, function in candidates.items():
+            times[name].append(time_call(function, warmup=0 if times[name] else 2, repeats=1))
+    seconds = {name: float(np.median(values)) for name, values in times.items()}
+    peer = seconds[peer_name]
     rows = [{"pipeline": name, "s/batch": f"{value:.3f}", "sentences/s": f"{len(texts) / value:.1f}",
              "ratio vs transformers": f"{peer / value:.2f}x"} for name, value in seconds.items()]
     print_table(f"Raw-text inference, {args.preset}, batch {len(texts)} x 128", rows,

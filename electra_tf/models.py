@@ -40,8 +40,12 @@ class ElectraModel(keras.Model):
         return self
 
     def call(self, inputs, training=False):
-        hidden = self.electra(inputs, training=training)
+        hidden = self.electra(inputs, training=training, output_positions=self.output_positions(inputs))
         return self.call_head(hidden, training)
+
+    def output_positions(self, inputs):
+        """Positions the head reads (None: all); the encoder's last layer computes only these."""
+        return None
 
     def call_head(self, hidden, training):
         return {"last_hidden_state": ops.cast(hidden, "float32")}
@@ -93,6 +97,9 @@ class ElectraForSequenceClassification(ElectraModel):
 
     def make_head(self, config):
         return heads.SequenceClassificationHead(config, dtype=self.dtype_policy, name="classifier")
+
+    def output_positions(self, inputs):
+        return ops.zeros_like(inputs["input_ids"][:, :1])
 
     def call_head(self, hidden, training):
         return {"logits": ops.cast(self.head(hidden, training=training), "float32")}

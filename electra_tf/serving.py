@@ -22,8 +22,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
-from electra_tf import io_utils, weights
-from electra_tf.models import build_model
+from electra_tf import io_utils
 from electra_tf.tokenization import InGraphTokenizer
 
 MAX_ANSWER_TOKENS = 30
@@ -157,18 +156,10 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
-def inference_copy(model):
-    """The same model without dropout layers' rates, so Keras attention takes its fused path (~6% faster)."""
-    config = model.config.replace(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
-    copy = build_model(config, model.head_type)
-    weights.assign_arrays(copy, weights.model_arrays(model), "the model being exported", allow_missing_head=False)
-    return copy
-
-
 def export_saved_model(model, base_dir, vocab_file, max_length=None):
     """Writes `model` with its tokenizer as `base_dir/<next version>/`; returns that directory."""
     max_length = max_length or min(512, model.config.max_position_embeddings)
-    module = ServingModule(inference_copy(model), vocab_file, max_length)
+    module = ServingModule(model, vocab_file, max_length)
     version_dir = os.path.join(base_dir, str(next_version(base_dir)))
     with io_utils.atomic_directory(version_dir) as directory:
         tf.saved_model.save(module, directory, signatures=module.signatures())

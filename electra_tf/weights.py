@@ -1,7 +1,7 @@
 """Moving weights between a model and plain arrays keyed by transformers' TF names.
 
-Arrays are in transformers' TF layout (dense kernels [in, out], attention kernels [H, H]); the model's
-keras-hub attention kernels are [H, heads, head_dim], which is the same memory order, so a reshape converts.
+The model's variables have transformers' TF shapes (dense kernels [in, out], attention kernels [H, H]), so
+arrays move as they are.
 """
 
 import logging
@@ -9,21 +9,9 @@ import logging
 import numpy as np
 
 
-def hf_layout(name, array):
-    """Reshapes a model array into transformers' TF layout (merges attention head dimensions)."""
-    array = np.asarray(array)
-    if array.ndim == 3:  # attention kernels
-        if name.endswith("attention/output/dense/kernel:0"):
-            return array.reshape(-1, array.shape[-1])
-        return array.reshape(array.shape[0], -1)
-    if array.ndim == 2 and name.endswith("bias:0"):  # attention biases [heads, head_dim]
-        return array.reshape(-1)
-    return array
-
-
 def model_arrays(model):
     """transformers name → numpy array (transformers' layout) for every weight of `model`."""
-    return {name: hf_layout(name, variable.numpy()) for name, variable in model.hf_weights().items()}
+    return {name: variable.numpy() for name, variable in model.hf_weights().items()}
 
 
 def assign_arrays(model, arrays, source, allow_missing_head=True):
@@ -40,12 +28,12 @@ def assign_arrays(model, arrays, source, allow_missing_head=True):
             missing.append(name)
             continue
         value = np.asarray(arrays[name])
-        expected = hf_layout(name, np.zeros(variable.shape, dtype=np.int8)).shape
-        if tuple(value.shape) != tuple(expected):
+        expected = tuple(variable.shape)
+        if tuple(value.shape) != expected:
             raise ValueError(
                 f"{source}: weight {name!r} has shape {tuple(value.shape)} but the model (from its config) "
-                f"expects {tuple(expected)}")
-        variable.assign(value.reshape(variable.shape).astype(variable.dtype))
+                f"expects {expected}")
+        variable.assign(value.astype(variable.dtype))
     encoder_missing = [name for name in missing if name.startswith("electra/")]
     if encoder_missing or (missing and not allow_missing_head):
         raise ValueError(f"{source}: missing weights {sorted(missing)}")

@@ -64,16 +64,17 @@ def test_layerwise_multipliers_follow_the_original_depths(decay):
     assert layerwise_lr_multipliers(2, 1.0) == {}
 
 
-def test_bias_correction_matches_pytorch_adamw():
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_bias_correction_matches_pytorch_adamw(weight_decay):
     torch = pytest.importorskip("torch", reason="compares with torch.optim.AdamW")
     rng = np.random.default_rng(1)
     initial = rng.normal(size=(5, 3)).astype("float32")
     grads = [rng.normal(size=(5, 3)).astype("float32") * 0.1 for _ in range(5)]
     variable = keras.Variable(initial, name="kernel")
-    ours = create_optimizer(1e-2, train_steps=1000, weight_decay_rate=0.0, epsilon=1e-8, lr_decay_power=0.0,
+    ours = create_optimizer(1e-2, train_steps=1000, weight_decay_rate=weight_decay, epsilon=1e-8, lr_decay_power=0.0,
                             clip_norm=0.0, bias_correction=True)
     parameter = torch.nn.Parameter(torch.tensor(initial))
-    theirs = torch.optim.AdamW([parameter], lr=1e-2, eps=1e-8, weight_decay=0.0)
+    theirs = torch.optim.AdamW([parameter], lr=1e-2, eps=1e-8, weight_decay=weight_decay)
     for grad in grads:
         ours.apply([tf.constant(grad)], [variable])
         parameter.grad = torch.tensor(grad)

@@ -66,8 +66,8 @@ class ElectraPretrainer(keras.Model):
         # Generator: MLM on the masked positions only.
         hidden = self.generator.electra(
             {"input_ids": masked_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
-            training=training)
-        mlm_logits = tf.cast(self.generator.head(tf.gather(hidden, positions, batch_dims=1)), tf.float32)
+            training=training, output_positions=positions)
+        mlm_logits = tf.cast(self.generator.head(hidden), tf.float32)
         mlm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=mlm_logits)
         mlm_loss = tf.reduce_sum(mlm_losses * weights) / (masked["total_weight"] + 1e-6)
 
