@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from electra_tf.activations import get_activation
+from electra_tf.dropout import Dropout
 
 
 def truncated_normal(config):
@@ -31,7 +32,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.config = config
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=config.layer_norm_eps, dtype=self.dtype_policy, name="LayerNorm")
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         config = self.config
@@ -104,9 +105,9 @@ class TransformerLayer(keras.layers.Layer):
         self.intermediate = dense(config.intermediate_size, "intermediate", get_activation(config.hidden_act))
         self.output_dense = dense(hidden, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
-        self.attention_dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, dtype=self.dtype_policy)
-        self.attention_output_dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
-        self.output_dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.attention_dropout = Dropout(config.attention_probs_dropout_prob, dtype=self.dtype_policy)
+        self.attention_output_dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.output_dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         hidden, intermediate = self.config.hidden_size, self.config.intermediate_size

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from electra_tf.activations import get_activation
+from electra_tf.dropout import Dropout
 from electra_tf.encoder import dense_weights, layer_norm_weights, truncated_normal
 
 
@@ -68,7 +69,7 @@ class SequenceClassificationHead(keras.layers.Layer):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = keras.layers.Dropout(rate, dtype=self.dtype_policy)
+        self.dropout = Dropout(rate, dtype=self.dtype_policy)
         self.dense = _dense(config, config.hidden_size, "dense", get_activation("gelu"), self.dtype_policy)
         self.out_proj = _dense(config, config.num_labels, "out_proj", dtype=self.dtype_policy)
 
@@ -93,7 +94,7 @@ class TokenClassificationHead(keras.layers.Layer):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = keras.layers.Dropout(rate, dtype=self.dtype_policy)
+        self.dropout = Dropout(rate, dtype=self.dtype_policy)
         self.classifier = _dense(config, config.num_labels, "classifier", dtype=self.dtype_policy)
 
     def build(self, input_shape):

@@ -1,0 +1,37 @@
+"""`electra_tf.dropout.Dropout`: the rate, the scale and the randomness of its 16-bit masks."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf.dropout import Dropout
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_drops_at_the_rate_and_scales_the_kept_values(rate):
+    layer = Dropout(rate, seed=3)
+    inputs = tf.ones([64, 1001])  # odd size: the last 32-bit draw is split and half of it unused
+    outputs = layer(inputs, training=True).numpy()
+    drop_levels = round(rate * 65536)
+    kept = outputs[outputs != 0]
+    np.testing.assert_allclose(kept, 65536 / (65536 - drop_levels), rtol=1e-6)
+    assert abs((outputs == 0).mean() - rate) < 0.01
+    assert abs(outputs.mean() - 1.0) < 0.02  # unbiased
+    assert outputs.shape == inputs.shape
+
+
+def test_masks_differ_between_calls_and_inference_is_the_identity():
+    layer = Dropout(0.1, seed=0)
+    inputs = tf.random.normal([8, 16, 32])
+    first, second = layer(inputs, training=True), layer(inputs, training=True)
+    assert not np.array_equal(first.numpy() == 0, second.numpy() == 0)
+    np.testing.assert_array_equal(layer(inputs, training=False).numpy(), inputs.numpy())
+    zero_masks = [(layer(tf.ones([4096]), training=True).numpy() == 0) for _ in range(2)]
+    assert 0 < np.logical_and(*zero_masks).sum() < zero_masks[0].sum()  # independent, not identical
+
+
+def test_works_in_bfloat16_and_under_xla():
+    layer = Dropout(0.1, seed=1, dtype="bfloat16")
+    outputs = tf.function(lambda x: layer(x, training=True), jit_compile=True)(tf.ones([4096], tf.bfloat16))
+    assert outputs.dtype == tf.bfloat16
+    assert abs(float(tf.reduce_mean(tf.cast(outputs == 0, tf.float32))) - 0.1) < 0.03
