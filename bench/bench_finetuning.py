@@ -10,7 +10,7 @@ affects every candidate alike.
 """
 
 import argparse
-import statistics
+import functools
 import sys
 import tempfile
 import time
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import print_table  # noqa: E402
+from common import print_table, take_turns  # noqa: E402
 
 
 def _data(config, batch_size, sequence_length, batches, num_labels, seed=0):
@@ -122,11 +122,7 @@ def main():
         if not args.no_jit:
             runners["electra_tf FineTuner (jit_compile)"] = ours_runner(
                 load_pretrained(directory), inputs, labels, args, True)
-    times = {name: [] for name in runners}
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            times[name] += run(args.steps)
-    seconds = {name: statistics.median(values) for name, values in times.items()}
+    seconds = take_turns({name: functools.partial(run, args.steps) for name, run in runners.items()}, args.rounds)
     reference = seconds["transformers TFElectraForSequenceClassification + fit"]
     rows = [{"trainer": name, "s/step": f"{value:.3f}", "sequences/s": f"{args.batch_size / value:.1f}",
              "speed-up vs transformers fit": f"{reference / value:.2f}x"} for name, value in seconds.items()]

@@ -3,15 +3,16 @@
 Compares, in one process and on the same batch: our train step (plain and `jit_compile`, optionally
 mixed_bfloat16) against the same replaced-token-detection step assembled from transformers'
 `TFElectraForMaskedLM` + `TFElectraForPreTraining` (same masking code, same loss, tf-keras AdamW), each
-inside `tf.function`. Also reports achieved FLOP/s (analytic count of the original algorithm's matmuls, training = 3x forward;
-our step skips part of them, see `ElectraEncoder`'s `output_positions`) against a measured float32 matmul peak
-of this machine. The candidates are built and warmed up first, then take turns step by step (`--repeats`
-rounds) and the medians are compared.
+inside `tf.function`. Also reports achieved FLOP/s (analytic count of the original algorithm's matmuls,
+training = 3x forward; our step skips part of them, see `ElectraEncoder`'s `output_positions`) against a
+measured float32 matmul peak of this machine. The candidates are built and warmed up first, then take turns
+step by step (`--repeats` rounds) and the medians are compared.
 
 Run: `python bench/bench_pretraining.py [--steps 5] [--peer]`.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -20,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import print_table, time_call  # noqa: E402
+from common import one_call, print_table, take_turns, time_call  # noqa: E402
 
 BATCH, LENGTH = 32, 128
 
@@ -146,11 +147,7 @@ def main():
         steps[name] = make()
         time_call(steps[name], warmup=2, repeats=1)
         print(f"{name}: built and warmed up in {time.perf_counter() - start:.0f} s", flush=True)
-    times = {name: [] for name in steps}
-    for _ in range(args.repeats):  # take turns, so that drift in the machine's speed affects all alike
-        for name, step in steps.items():
-            times[name].append(time_call(step, warmup=0, repeats=1))
-    seconds = {name: float(np.median(values)) for name, values in times.items()}
+    seconds = take_turns({name: functools.partial(one_call, step) for name, step in steps.items()}, args.repeats)
     peer = seconds.get("transformers TF classes (RTD step)")
     rows = [{"step": name, "s/step": f"{value:.3f}", "GFLOP/s": f"{flops / value / 1e9:.1f}",
              "% of matmul peak": f"{100 * flops / value / peak:.0f}%",

@@ -1,9 +1,11 @@
 """Raw-text inference throughput (sentences/s, batch 32, seq 128): our SavedModel's `predict_text` (in-graph
 tensorflow-text tokenization) vs transformers' `TFElectraForSequenceClassification` with its fast tokenizer,
-on the same weights and sentences, in one process; the two alternate call by call and medians are compared. Run: `python bench/bench_serving.py [--preset P]`.
+on the same weights and sentences, in one process; the two alternate call by call and medians are compared.
+Run: `python bench/bench_serving.py [--preset P]`.
 """
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -12,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import print_table, time_call  # noqa: E402
+from common import one_call, print_table, take_turns, time_call  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,11 +63,10 @@ def main():
     peer_name = "transformers fast tokenizer + TFElectraForSequenceClassification"
     candidates = {"electra_tf SavedModel predict_text (raw strings)": lambda: serving(text=text_tensor)["score"],
                   peer_name: transformers_predict}
-    times = {name: [] for name in candidates}
-    for _ in range(args.repeats):  # alternate, so that drift in the machine's speed affects both alike
-        for name, function in candidates.items():
-            times[name].append(time_call(function, warmup=0 if times[name] else 2, repeats=1))
-    seconds = {name: float(np.median(values)) for name, values in times.items()}
+    for function in candidates.values():
+        time_call(function, warmup=2, repeats=1)
+    seconds = take_turns({name: functools.partial(one_call, function) for name, function in candidates.items()},
+                         args.repeats)
     peer = seconds[peer_name]
     rows = [{"pipeline": name, "s/batch": f"{value:.3f}", "sentences/s": f"{len(texts) / value:.1f}",
              "ratio vs transformers": f"{peer / value:.2f}x"} for name, value in seconds.items()]

@@ -19,6 +19,24 @@ def time_call(function, warmup=2, repeats=5):
     return statistics.median(times)
 
 
+def one_call(function):
+    """Seconds of one `function()` call (result forced to host), as a list for `take_turns`."""
+    return [time_call(function, warmup=0, repeats=1)]
+
+
+def take_turns(runners, rounds):
+    """Median seconds per call of each runner, the runners taking turns `rounds` times.
+
+    `runners` maps a name to a function returning a list of per-call seconds (already warmed up). Taking turns
+    lets drift in the machine's speed affect every candidate alike.
+    """
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            times[name] += run()
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def _force(result):
     if isinstance(result, dict):
         result = next(iter(result.values()))
