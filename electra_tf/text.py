@@ -15,6 +15,7 @@ syllables, never loose conjoining jamo), then one named cleaning preset:
 `tf.io.gfile`), decoding bytes with ``errors="replace"`` and counting the lines that held invalid UTF-8.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -60,7 +61,7 @@ def _clean_kcelectra(text):
     return repeat_normalize(text, num_repeats=2)
 
 
-_CLEANERS = {"none": lambda text: text, "koelectra": _clean_koelectra, "kcelectra": _clean_kcelectra}
+_CLEANERS = {"none": None, "koelectra": _clean_koelectra, "kcelectra": _clean_kcelectra}
 
 
 def check_cleaning(cleaning):
@@ -70,10 +71,18 @@ def check_cleaning(cleaning):
     return cleaning
 
 
+def text_normalizer(cleaning="none"):
+    """The function ``text -> normalize_text(text, cleaning)`` of one preset (for mapping over many lines)."""
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    if check_cleaning(cleaning) == "none":
+        return nfc
+    clean = _CLEANERS[cleaning]
+    return lambda text: clean(nfc(text))
+
+
 def normalize_text(text, cleaning="none"):
     """Returns `text` in Unicode NFC, then cleaned with the named preset (see `CLEANING_PRESETS`)."""
-    check_cleaning(cleaning)
-    return _CLEANERS[cleaning](unicodedata.normalize("NFC", text))
+    return text_normalizer(cleaning)(text)
 
 
 class LineReader:

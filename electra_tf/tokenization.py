@@ -60,8 +60,8 @@ def check_vocab(tokens, source="vocabulary"):
     return tokens
 
 
-def _vocab_tokens(vocab):
-    """A vocab given as a path or a list of tokens, as a checked list."""
+def load_checked_vocab(vocab):
+    """A vocab given as a path or a list of tokens, as a checked list (see `check_vocab`)."""
     if isinstance(vocab, (str, os.PathLike)):
         return check_vocab(load_vocab(os.fspath(vocab)), source=os.fspath(vocab))
     return check_vocab(list(vocab))
@@ -84,39 +84,48 @@ def longest_first_removals(length_a, length_b, budget, xp=np):
 
 # --- character classes of transformers' BasicTokenizer, from Python's unicodedata ------------------------
 
+_KEPT_CONTROLS = (0x09, 0x0A, 0x0D)  # tab, newline, carriage return: whitespace, not removed
+_ALWAYS_REMOVED = (0x00, 0xFFFD)
+_ASCII_SYMBOLS = ((33, 47), (58, 64), (91, 96), (123, 126))  # BERT's punctuation beyond Unicode "P*"
+_CJK_IDEOGRAPHS = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+                   (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_NUM_CODE_POINTS = 0x110000
+
+
+@functools.lru_cache(maxsize=None)
+def _character_tables():
+    """Boolean tables over all code points: (removed, isolated, whitespace), computed with NumPy."""
+    every_character = np.arange(_NUM_CODE_POINTS, dtype="<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    categories = "".join(map(unicodedata.category, every_character))  # two letters each
+    major = np.frombuffer(categories.encode("ascii"), np.uint8)[0::2]
+    removed = major == ord("C")
+    removed[list(_KEPT_CONTROLS)] = False
+    removed[list(_ALWAYS_REMOVED)] = True
+    isolated = major == ord("P")
+    for low, high in _ASCII_SYMBOLS + _CJK_IDEOGRAPHS:
+        isolated[low:high + 1] = True
+    whitespace = np.zeros(_NUM_CODE_POINTS, bool)  # Python's `\s` is exactly `str.isspace`
+    whitespace[[match.start() for match in re.finditer(r"\s", every_character)]] = True
+    whitespace &= ~removed
+    return removed, isolated, whitespace
+
+
 def is_removed_char(char):
-    if char in "\t\n\r":
-        return False
-    return ord(char) in (0, 0xFFFD) or unicodedata.category(char).startswith("C")
+    """Characters transformers' BasicTokenizer deletes: NUL, U+FFFD and "C*" categories but tab/newline/CR."""
+    return bool(_character_tables()[0][ord(char)])
 
 
 def is_isolated_char(char):
     """Punctuation (BERT's definition) and CJK ideographs become one-character tokens."""
-    code = ord(char)
-    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
-        return True
-    if unicodedata.category(char).startswith("P"):
-        return True
-    cjk = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-           (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
-    return any(low <= code <= high for low, high in cjk)
+    return bool(_character_tables()[1][ord(char)])
 
 
-def _ranges(predicate):
-    ranges, start = [], None
-    for code in range(0x110000):
-        if 0xD800 <= code <= 0xDFFF:  # surrogates cannot occur in valid UTF-8 strings
-            inside = False
-        else:
-            inside = predicate(chr(code))
-        if inside and start is None:
-            start = code
-        elif not inside and start is not None:
-            ranges.append((start, code - 1))
-            start = None
-    if start is not None:
-        ranges.append((start, 0x10FFFF))
-    return ranges
+def _ranges(table):
+    """``(low, high)`` code point ranges where `table` is True, surrogates left out (not in valid UTF-8)."""
+    table = table.copy()
+    table[0xD800:0xE000] = False
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], table.astype(np.int8), [0]])))
+    return [(int(low), int(end) - 1) for low, end in zip(edges[0::2], edges[1::2])]
 
 
 def _regex_class(ranges):
@@ -127,10 +136,8 @@ def _regex_class(ranges):
 @functools.lru_cache(maxsize=None)
 def _character_class_patterns():
     """RE2 patterns: removed characters, whitespace (as Python's str.split sees it), isolated characters."""
-    removed = _regex_class(_ranges(is_removed_char))
-    whitespace = _regex_class(_ranges(lambda char: char.isspace() and not is_removed_char(char)))
-    isolated = _regex_class(_ranges(is_isolated_char))
-    return removed, whitespace, isolated
+    removed, isolated, whitespace = _character_tables()
+    return _regex_class(_ranges(removed)), _regex_class(_ranges(whitespace)), _regex_class(_ranges(isolated))
 
 
 _UNCOMMON_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\uac00-\ud7a3\u3131-\u318e]")
@@ -174,7 +181,7 @@ class FastTokenizer:
 
     @classmethod
     def from_vocab_file(cls, path, max_input_chars_per_word=100):
-        return cls(_vocab_tokens(path), max_input_chars_per_word)
+        return cls(load_checked_vocab(path), max_input_chars_per_word)
 
     @property
     def vocab_size(self):
@@ -255,7 +262,7 @@ class InGraphTokenizer(keras.layers.Layer):
         super().__init__(**kwargs)
         import tensorflow_text as tf_text
 
-        self.tokens = _vocab_tokens(vocab)
+        self.tokens = load_checked_vocab(vocab)
         self.max_length = int(max_length)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         index = {token: i for i, token in enumerate(self.tokens)}
@@ -298,6 +305,18 @@ class InGraphTokenizer(keras.layers.Layer):
     def token_ids(self, text):
         """Ragged int32 ``[batch, None]`` WordPiece ids of a ``[batch]`` string tensor (no special tokens)."""
         return self.word_pieces(text)[3].merge_dims(1, 2)
+
+    def distinct_chunk_token_ids(self, text):
+        """`token_ids`, computed once per distinct space-separated chunk of the batch: for corpora, where
+        chunks repeat heavily, several times faster on large batches.
+
+        Exact: U+0020 always separates words, and the clean-up and NFC are character-local (NFC never
+        composes across a space), so the ids of ``"X Y"`` are those of ``"X"`` then those of ``"Y"``.
+        """
+        chunks = tf.strings.split(text, sep=" ")
+        distinct, index = tf.unique(chunks.flat_values)
+        chunk_ids = tf.gather(self.token_ids(distinct), index)
+        return chunks.with_flat_values(chunk_ids).merge_dims(1, 2)
 
     def call(self, text, text_pair=None):
         text = tf.convert_to_tensor(text, dtype=tf.string)
@@ -356,7 +375,7 @@ def save_tokenizer_files(vocab, output_dir, max_length=512):
 
     `vocab` is a vocab file path or a list of tokens. Returns the path of the written ``vocab.txt``.
     """
-    tokens = _vocab_tokens(vocab)
+    tokens = load_checked_vocab(vocab)
     vocab_path = os.path.join(output_dir, "vocab.txt")
     with atomic_file(vocab_path, "wb") as handle:
         handle.write("".join(token + "\n" for token in tokens).encode("utf-8"))

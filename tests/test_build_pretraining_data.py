@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.data.build_pretraining_data import build_pretraining_data, plan_shards
+from electra_tf.data import build_pretraining_data as builder_module
+from electra_tf.data.build_pretraining_data import (LineTokenizer, build_pretraining_data, plan_shards,
+                                                    worker_processes)
+from electra_tf.data.example_records import serialize_examples
+from electra_tf.data.packing import PackedExample
 from electra_tf.data.pretraining_dataset import pretraining_dataset
 from electra_tf.text import normalize_text
 from electra_tf.tokenization import SPECIAL_TOKENS, load_vocab
@@ -104,14 +108,17 @@ def read_shards(directory):
     return {name: (directory / name).read_bytes() for name in names}
 
 
-def test_output_identical_for_any_number_of_workers_and_seed_matters(tmp_path, vocab_file):
+def test_output_identical_for_any_number_of_workers_and_seed_matters(tmp_path, vocab_file, monkeypatch):
     corpus = [tmp_path / "a.txt", tmp_path / "b.txt"]
     write_corpus(corpus[0], 60, seed=2)
     write_corpus(corpus[1], 40, seed=3)
     pattern = str(tmp_path / "*.txt")
     kwargs = dict(max_seq_length=MAX_LENGTH, num_shards=4, seed=5, progress=False)
     one = build_pretraining_data(pattern, vocab_file, str(tmp_path / "w1"), num_workers=1, **kwargs)
+    monkeypatch.setattr(builder_module, "MIN_BYTES_PER_WORKER", 1)  # a tiny corpus, yet two processes
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     two = build_pretraining_data(pattern, vocab_file, str(tmp_path / "w2"), num_workers=2, **kwargs)
+    assert (one.pop("worker_processes"), two.pop("worker_processes")) == (1, 2)
     assert one == two
     shards = read_shards(tmp_path / "w1")
     assert len(shards) == 4 and all(shards.values())
@@ -200,26 +207,36 @@ def test_non_empty_output_needs_overwrite_and_old_shards_are_replaced(tmp_path, 
     assert count == stats["examples"] == sum(shard["examples"] for shard in stats["shards"])
 
 
-def test_serializer_matches_tf_example_and_cached_encoder_matches_tokenizer(vocab_file):
-    from electra_tf.data.build_pretraining_data import ExampleSerializer, WordCachedEncoder
-    from electra_tf.data.packing import PackedExample
+def test_records_match_tf_example_serialization():
+    rng = np.random.default_rng(0)
+    for length in (5, MAX_LENGTH, 300):
+        values = np.array([0, 5, 127, 128, 16383, 16384, 2 ** 21 - 1, 2 ** 21, 2 ** 28, 2 ** 31 - 1])
+        for bound in (2 ** 7, 2 ** 14, 2 ** 31):  # one-, two- and up to five-byte varints
+            examples = PackedExample(rng.choice(values[values < bound], size=(6, length)),
+                                     rng.integers(0, 2, size=(6, length)), rng.integers(0, 2, size=(6, length)))
+            for row, record in enumerate(serialize_examples(examples)):
+                reference = tf.train.Example(features=tf.train.Features(feature={
+                    name: tf.train.Feature(int64_list=tf.train.Int64List(value=column[row].tolist()))
+                    for name, column in zip(examples._fields, examples)}))
+                assert record == reference.SerializeToString(deterministic=True)
+    with pytest.raises(ValueError, match="input_mask"):
+        serialize_examples(PackedExample(np.zeros([1, 5]), np.full([1, 5], 2), np.zeros([1, 5])))
+
+
+def test_line_tokenizer_matches_fast_tokenizer(vocab_file):
     from electra_tf.tokenization import FastTokenizer
 
-    rng = random.Random(0)
-    serialize = ExampleSerializer(70000, MAX_LENGTH)
-    for _ in range(20):
-        length = rng.randint(3, MAX_LENGTH)
-        example = PackedExample([rng.choice([0, 5, 127, 128, 16383, 16384, 69999]) for _ in range(length)]
-                                + [0] * (MAX_LENGTH - length), [1] * length + [0] * (MAX_LENGTH - length),
-                                [0] * 2 + [1] * (length - 2) + [0] * (MAX_LENGTH - length))
-        reference = tf.train.Example(features=tf.train.Features(feature={
-            name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-            for name, values in zip(example._fields, example)}))
-        assert serialize(example) == reference.SerializeToString(deterministic=True)
-
-    tokenizer = FastTokenizer.from_vocab_file(vocab_file)
     texts = ["서울시는  했다.", " 가나\t다라 ", "마\u00a0바 [SEP]사", "하\x1c서 울\u0301 시", "가" * 120 + " 나",
-             "e\u0301 \u0301가", "漢字 가나", ""]
-    cached = WordCachedEncoder(tokenizer, max_entries=6)
-    expected = tokenizer.encode_batch(texts)
-    assert cached.encode_batch(texts) == expected and cached.encode_batch(texts[::-1]) == expected[::-1]
+             "e\u0301 \u0301가", "漢字 가나", "", "\u200b", "서울시는 했다. 서울시는 했다!"]
+    ids, lengths = LineTokenizer(vocab_file).encode_lines(texts)
+    expected = FastTokenizer.from_vocab_file(vocab_file).encode_batch(texts)
+    assert lengths.tolist() == [len(line_ids) for line_ids in expected]
+    assert ids.tolist() == [token for line_ids in expected for token in line_ids]
+
+
+def test_worker_processes_pay_off_only_for_large_inputs():
+    megabyte = 1024 * 1024
+    assert worker_processes(2, 6, 50 * megabyte, cpu_count=16) == 1
+    assert worker_processes(2, 40, 300 * megabyte, cpu_count=16) == 2
+    assert worker_processes(2, 40, 300 * megabyte, cpu_count=2) == 1  # one process already uses both cores
+    assert worker_processes(8, 3, 10 ** 12, cpu_count=96) == 3 and worker_processes(1, 100, 10 ** 12, 96) == 1

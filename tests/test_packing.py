@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from electra_tf.data.packing import ExampleBuilder, PackingStats
+from electra_tf.data.packing import DOCUMENT_END, ExampleBuilder, PackedExample, PackingStats
 
 CLS, SEP = 2, 3
 
@@ -148,6 +148,36 @@ def test_random_stream_invariants_and_seed_determinism():
     assert stats.single_segment_examples > 0 and stats.single_segment_examples < stats.examples
     assert _pack(7, 8)[0] == examples
     assert _pack(8, 8)[0] != examples
+
+
+def test_block_packing_equals_sentence_by_sentence():
+    rng = random.Random(5)
+    stream = []
+    for _ in range(60):
+        stream += [[rng.randrange(5, 50) for _ in range(rng.choice([0, 1, 3, 9, 40]))]
+                   for _ in range(rng.randrange(0, 9))]
+        stream.append(None)
+    one_by_one = ExampleBuilder(24, CLS, SEP, seed=11)
+    expected = [one_by_one.end_document() if sentence is None else one_by_one.add_sentence(sentence)
+                for sentence in stream]
+    expected = [example for example in expected if example is not None]
+
+    blocks = ExampleBuilder(24, CLS, SEP, seed=11)
+    packed, start = [], 0
+    while start < len(stream):
+        size = rng.randrange(1, 40)
+        block, start = stream[start:start + size], start + size
+        ids = [token for sentence in block if sentence is not None for token in sentence]
+        lengths = [DOCUMENT_END if sentence is None else len(sentence) for sentence in block]
+        arrays = blocks.pack(ids, lengths)
+        assert all(values.shape == (len(arrays.input_ids), 24) for values in arrays)
+        packed += [PackedExample(*(values[row].tolist() for values in arrays)) for row in range(len(arrays[0]))]
+    assert packed == expected and len(expected) > 50
+    assert blocks.stats == one_by_one.stats
+    with pytest.raises(ValueError, match="lengths add up to 3 tokens, but 2"):
+        blocks.pack([7, 8], [3])
+    with pytest.raises(ValueError, match="DOCUMENT_END"):
+        blocks.pack([], [-2])
 
 
 def test_stats_add_and_padding_fraction():

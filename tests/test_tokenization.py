@@ -223,3 +223,25 @@ def test_saved_tokenizer_files_load_in_transformers(tmp_path):
         assert loaded(text, truncation=True, max_length=24, padding="max_length")["input_ids"] == \
             fast.encode_for_model(text, max_length=24)["input_ids"]
     assert loaded.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2, 3, 4]
+
+
+def test_character_classes_follow_transformers_definitions():
+    """The NumPy tables against transformers' BasicTokenizer rules, written out per character."""
+    from electra_tf.tokenization import is_isolated_char, is_removed_char
+
+    def removed(char):
+        return char not in "\t\n\r" and (ord(char) in (0, 0xFFFD) or unicodedata.category(char).startswith("C"))
+
+    def isolated(char):
+        code = ord(char)
+        cjk = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+               (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+        return (33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126
+                or unicodedata.category(char).startswith("P") or any(low <= code <= high for low, high in cjk))
+
+    rng = np.random.default_rng(0)
+    codes = list(range(0x3100)) + rng.integers(0x3100, 0x110000, 20000).tolist() + [0xFFFD, 0x2E52, 0x20000]
+    for code in codes:
+        char = chr(code)
+        assert is_removed_char(char) == removed(char), hex(code)
+        assert is_isolated_char(char) == isolated(char), hex(code)

@@ -6,10 +6,11 @@
 
 Input: one sentence per line, a blank line between documents (each file also ends a document); with
 ``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are NFC-normalized
-and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized with `FastTokenizer` (batched) and
-packed by `packing.ExampleBuilder`. Output: ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features
-``input_ids``, ``input_mask``, ``segment_ids`` of length ``max_seq_length`` (readable by the original ELECTRA
-code), and ``stats.json``.
+and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized a block at a time by the in-graph
+WordPiece (`LineTokenizer`; the same ids as `FastTokenizer` and transformers), packed by
+`packing.ExampleBuilder` and serialized by `example_records`. Output:
+``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
+of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
 
 Sharding: the corpus (all files, in sorted glob order) is cut into `num_shards` contiguous byte ranges of about
 equal size, each ending at a document boundary; shard ``s`` is packed from its range alone with a generator
@@ -17,36 +18,49 @@ seeded from ``(seed, s)``. Workers take whole shards, so the output depends on t
 shards but not on `num_workers`. Shards are written under a temporary directory and renamed into place only
 after every shard is complete.
 
+Processes: one process already keeps two cores busy (it tokenizes in TensorFlow's threads while Python packs),
+and a worker process costs about 3 s to start (it imports TensorFlow), so `num_workers` is a maximum: the
+build uses one process per two CPU cores, per `MIN_BYTES_PER_WORKER` of input and per shard at most, and
+records the number in ``stats.json`` as ``worker_processes``.
+
 Deliberate deviations from google-research/electra ``build_pretraining_dataset.py``: shard count sized to
 the corpus (``DEFAULT_BYTES_PER_SHARD`` of text per shard, at most 1000) instead of always 1000; each shard
 holds consecutive documents (the original deals examples round-robin over its files), so readers must
 shuffle (`pretraining_dataset` does); files are read in sorted order, not shuffled; the packing state
 (target length, random generator) restarts at each shard; with ``--noblanks_separate_docs`` a shard cut
-inside a file ends the example there, as a document boundary would. The tokenizer is the Rust WordPiece
-of `electra_tf.tokenization` with ``do_lower_case=False`` and no accent stripping (the original defaults to
+inside a file ends the example there, as a document boundary would. The tokenizer is the WordPiece of
+`electra_tf.tokenization` with ``do_lower_case=False`` and no accent stripping (the original defaults to
 lower-casing, which breaks Hangul).
 """
 
+import collections
+import contextlib
 import itertools
 import math
 import multiprocessing
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from electra_tf.data.packing import ExampleBuilder, PackingStats
+from electra_tf.data.example_records import serialize_examples
+from electra_tf.data.packing import DOCUMENT_END, ExampleBuilder, PackingStats
 from electra_tf.io_utils import expand_globs, write_json
-from electra_tf.text import check_cleaning, normalize_text
-from electra_tf.tokenization import CLS_TOKEN, PAD_TOKEN, SEP_TOKEN, FastTokenizer, save_tokenizer_files
+from electra_tf.text import check_cleaning, text_normalizer
+from electra_tf.tokenization import (CLS_TOKEN, PAD_TOKEN, SEP_TOKEN, InGraphTokenizer, load_checked_vocab,
+                                     save_tokenizer_files)
 
 SHARD_PREFIX = "pretrain_data.tfrecord"
 STATS_FILE = "stats.json"
 DEFAULT_BYTES_PER_SHARD = 8 * 1024 * 1024
 MAX_DEFAULT_SHARDS = 1000
-_READ_BLOCK_BYTES = 4 * 1024 * 1024
-_TOKENIZE_BATCH_LINES = 4096
+_READ_BLOCK_BYTES = 1024 * 1024  # also the unit of tokenization and packing
+_READ_AHEAD_BLOCKS = 16  # blocks read and normalized while the tokenizer is busy
+_TOKENIZER_THREADS = 2  # blocks tokenized at once (TensorFlow runs them in parallel, outside the GIL)
+MIN_BYTES_PER_WORKER = 128 * 1024 * 1024  # below this share of the input, a process costs more than it saves
 _MAX_REPORTED_LOCATIONS = 5
 
 
@@ -121,9 +135,9 @@ class _LineCounters:
             self.invalid_utf8_locations.append(f"{path} (byte {offset})")
 
 
-def _read_lines(path, start, end, counters, report):
-    """Yields the decoded lines of bytes ``[start, end)`` of `path` (whole lines: `start` and `end` are line
-    starts or the file's ends); invalid UTF-8 is replaced by U+FFFD and counted."""
+def _read_blocks(path, start, end, counters, report):
+    """Yields the decoded lines of bytes ``[start, end)`` of `path` in blocks (lists) of whole lines (`start`
+    and `end` are line starts or the file's ends); invalid UTF-8 is replaced by U+FFFD and counted."""
     with tf.io.gfile.GFile(path, "rb") as handle:
         handle.seek(start)
         position, carry = start, b""
@@ -137,14 +151,14 @@ def _read_lines(path, start, end, counters, report):
             block = carry + block
             cut = len(block) if position >= end else block.rfind(b"\n") + 1
             block, carry = block[:cut], block[cut:]
-            yield from _decode_lines(block, path, block_start, counters)
+            yield _decode_lines(block, path, block_start, counters)
         if carry:
-            yield from _decode_lines(carry, path, position - len(carry), counters)
+            yield _decode_lines(carry, path, position - len(carry), counters)
 
 
 def _decode_lines(block, path, block_start, counters):
     if not block:
-        return
+        return []
     try:
         lines = block.decode("utf-8").split("\n")
     except UnicodeDecodeError:
@@ -158,25 +172,72 @@ def _decode_lines(block, path, block_start, counters):
             offset += len(raw) + 1
     if block.endswith(b"\n"):
         lines.pop()
-    yield from lines
+    return lines
 
 
-def _shard_items(pieces, cleaning, blanks_separate_docs, counters, report):
-    """Yields normalized sentences (str) and document ends (None) of a shard's byte ranges."""
+def _blank(texts):
+    """Which texts are empty or whitespace only (``not text.strip()``), as a boolean array."""
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    return (lengths == 0) | np.fromiter(map(str.isspace, texts), bool, len(texts))
+
+
+def _stream_items(lines, normalize, blanks_separate_docs, counters):
+    """A block's lines as stream items: returns the normalized sentences and, per item, True for a sentence
+    or False for a document end (a blank line, when blanks separate documents)."""
+    blank = _blank(lines)
+    sentences = list(map(normalize, itertools.compress(lines, (~blank).tolist())))
+    emptied = _blank(sentences)
+    if emptied.any():
+        sentences = list(itertools.compress(sentences, (~emptied).tolist()))
+    counters.lines += len(lines)
+    counters.empty_lines += int(blank.sum())
+    counters.lines_emptied_by_cleaning += int(emptied.sum())
+    kept = ~blank
+    kept[kept] = ~emptied
+    return sentences, kept[blank | kept] if blanks_separate_docs else kept[kept]
+
+
+def _shard_blocks(pieces, cleaning, blanks_separate_docs, counters, report):
+    """Yields ``(sentences, is_sentence)`` blocks of a shard's byte ranges (see `_stream_items`)."""
+    normalize = text_normalizer(cleaning)
     for path, start, end in pieces:
-        for line in _read_lines(path, start, end, counters, report):
-            counters.lines += 1
-            if not line.strip():
-                counters.empty_lines += 1
-                if blanks_separate_docs:
-                    yield None
-                continue
-            text = normalize_text(line, cleaning)
-            if not text.strip():
-                counters.lines_emptied_by_cleaning += 1
-                continue
-            yield text
-        yield None  # every file, and every shard, ends a document
+        for lines in _read_blocks(path, start, end, counters, report):
+            yield _stream_items(lines, normalize, blanks_separate_docs, counters)
+        yield [], np.zeros([1], bool)  # every file, and every shard, ends a document
+
+
+class LineTokenizer:
+    """WordPiece ids of many lines at once, as `FastTokenizer.encode_batch` gives them: the in-graph
+    tokenizer's `distinct_chunk_token_ids` in a `tf.function` (its ops run without the GIL, so a block is
+    tokenized while the previous one is packed).
+
+    The vocabulary is read and checked at once; the layer is built and its graph traced and run once in a
+    background thread, while the caller goes on reading the corpus.
+    """
+
+    def __init__(self, vocab_file):
+        self.tokens = load_checked_vocab(vocab_file)
+        background = ThreadPoolExecutor(1)
+        self._encode = background.submit(self._build_encoder)
+        background.shutdown(wait=False)  # the thread ends once the encoder is built
+
+    def _build_encoder(self):
+        layer = InGraphTokenizer(self.tokens)
+
+        def flat_ids(lines):
+            ids = layer.distinct_chunk_token_ids(lines)
+            return ids.flat_values, ids.row_lengths()
+
+        encode = tf.function(flat_ids, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        encode(tf.constant(["warm up"]))
+        return encode
+
+    def encode_lines(self, lines):
+        """Returns the ids of all `lines` concatenated (int32) and the number of ids of each line."""
+        if not lines:
+            return np.zeros([0], np.int32), np.zeros([0], np.int64)
+        ids, lengths = self._encode.result()(tf.constant(np.array(lines, dtype=object)))
+        return ids.numpy(), lengths.numpy()
 
 
 _TOKENIZERS = {}
@@ -184,111 +245,77 @@ _TOKENIZERS = {}
 
 def _tokenizer(vocab_file):
     if vocab_file not in _TOKENIZERS:
-        _TOKENIZERS[vocab_file] = FastTokenizer.from_vocab_file(vocab_file)
+        _TOKENIZERS[vocab_file] = LineTokenizer(vocab_file)
     return _TOKENIZERS[vocab_file]
 
 
-class WordCachedEncoder:
-    """`encode_batch` of a tokenizer, memoized per space-separated chunk.
+class _ShardOutput:
+    """One shard's packer and TFRecord writer (a context manager that closes the file on errors)."""
 
-    Exact: U+0020 is always a word boundary of the BERT pre-tokenizer and every normalization step is
-    character-local (control removal, NFC, CJK spacing), so the ids of ``"X Y"`` are those of ``"X"`` then
-    ``"Y"``; each chunk itself (tabs, control characters and all) still goes through the tokenizer. Corpora
-    repeat words heavily, so most chunks are dictionary hits and the Rust tokenizer sees few strings.
+    def __init__(self, task, tokens):
+        vocab = {token: index for index, token in enumerate(tokens)}
+        self.builder = ExampleBuilder(task["max_seq_length"], vocab[CLS_TOKEN], vocab[SEP_TOKEN], vocab[PAD_TOKEN],
+                                      seed=f"electra_tf/{task['seed']}/{task['index']}")
+        self.counters = _LineCounters()
+        self._writer = tf.io.TFRecordWriter(task["path"])
+
+    def write(self, is_sentence, tokenized):
+        """Packs a tokenized block (see `_stream_items`) and writes the examples it completes."""
+        ids, sentence_lengths = tokenized
+        lengths = np.full(len(is_sentence), DOCUMENT_END, np.int64)
+        lengths[is_sentence] = sentence_lengths
+        write = self._writer.write
+        for record in serialize_examples(self.builder.pack(ids, lengths)):
+            write(record)
+
+    def close(self):
+        """Closes the file; returns the shard's counters."""
+        self._writer.close()
+        result = self.builder.stats.as_dict()
+        result.update(vars(self.counters))
+        return result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._writer.close()
+
+
+def build_shards(tasks, report=lambda num_bytes: None, tokenizer=None):
+    """Packs each task's byte ranges into its TFRecord file ``task["path"]``; returns their counters.
+
+    A task holds ``index``, ``pieces``, ``path``, ``vocab_file``, ``max_seq_length``, ``seed``, ``cleaning``,
+    ``blanks_separate_docs``. `report(num_bytes)` is called as input is read. `tokenizer` (anything with
+    ``tokens`` and ``encode_lines``, as `LineTokenizer`) defaults to the vocab's `LineTokenizer`. One pipeline
+    runs through all the tasks: blocks are read ahead and tokenized in helper threads while earlier ones
+    are packed, across shard boundaries too.
     """
+    tokenizer = tokenizer or _tokenizer(tasks[0]["vocab_file"])
+    results, pending = [], collections.deque()
 
-    def __init__(self, tokenizer, max_entries=2_000_000):
-        self.tokenizer = tokenizer
-        self.tokens = tokenizer.tokens
-        self.max_entries = max_entries
-        self._cache = {}
+    def pack_next():
+        shard, is_sentence, tokenized = pending.popleft()
+        if tokenized is None:  # the shard's end
+            results.append(shard.close())
+        else:
+            shard.write(is_sentence, tokenized.result())
 
-    def encode_batch(self, texts):
-        cache = self._cache
-        chunked = [text.split(" ") for text in texts]
-        missing = list({chunk for chunks in chunked for chunk in chunks if chunk not in cache})
-        if missing:
-            if len(cache) + len(missing) > self.max_entries:
-                cache.clear()
-                missing = list({chunk for chunks in chunked for chunk in chunks})
-            cache.update(zip(missing, self.tokenizer.encode_batch(missing)))
-        lookup = cache.__getitem__
-        return [list(itertools.chain.from_iterable(map(lookup, chunks))) for chunks in chunked]
+    def ready():
+        return pending and (len(pending) > _READ_AHEAD_BLOCKS or pending[0][2] is None or pending[0][2].done())
 
-
-class ExampleSerializer:
-    """`PackedExample` → bytes equal to ``tf.train.Example(...).SerializeToString(deterministic=True)``.
-
-    The protobuf is written directly (features sorted by name, packed int64 varints): about ten times
-    faster than building `tf.train.Example` objects. Values of ``input_mask``/``segment_ids`` are 0/1.
-    """
-
-    def __init__(self, vocab_size, max_seq_length):
-        self._varints = [_varint(value) for value in range(vocab_size)]
-        zeros = bytes(max_seq_length)  # mask and segment entries have a fixed size: precompute their headers
-        self._mask_prefix = _map_entry(b"input_mask", zeros)[:-max_seq_length]
-        self._segment_prefix = _map_entry(b"segment_ids", zeros)[:-max_seq_length]
-
-    def __call__(self, example):
-        packed_ids = b"".join(map(self._varints.__getitem__, example.input_ids))
-        body = b"".join((_map_entry(b"input_ids", packed_ids), self._mask_prefix, bytes(example.input_mask),
-                         self._segment_prefix, bytes(example.segment_ids)))
-        return _message(1, body)
-
-
-def _varint(value):
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _message(field, payload):
-    """A length-delimited field."""
-    return bytes([field << 3 | 2]) + _varint(len(payload)) + payload
-
-
-def _map_entry(name, packed_int64s):
-    # Features.feature[name] = Feature(int64_list=Int64List(value=packed))
-    feature = _message(3, _message(1, packed_int64s))
-    return _message(1, _message(1, name) + _message(2, feature))
-
-
-def build_shard(task, report=lambda num_bytes: None, tokenizer=None):
-    """Packs one shard's byte ranges into the TFRecord file ``task["path"]``; returns its counters.
-
-    `task` holds ``index``, ``pieces``, ``path``, ``vocab_file``, ``max_seq_length``, ``seed``,
-    ``cleaning``, ``blanks_separate_docs``. `report(num_bytes)` is called as input is read. `tokenizer`
-    (anything with ``tokens`` and ``encode_batch``, used as is) defaults to the vocab's `FastTokenizer`
-    behind a `WordCachedEncoder`.
-    """
-    tokenizer = tokenizer or WordCachedEncoder(_tokenizer(task["vocab_file"]))
-    vocab = {token: index for index, token in enumerate(tokenizer.tokens)}
-    serialize = ExampleSerializer(len(tokenizer.tokens), task["max_seq_length"])
-    builder = ExampleBuilder(task["max_seq_length"], vocab[CLS_TOKEN], vocab[SEP_TOKEN], vocab[PAD_TOKEN],
-                             seed=f"electra_tf/{task['seed']}/{task['index']}")
-    counters = _LineCounters()
-    items = _shard_items(task["pieces"], task["cleaning"], task["blanks_separate_docs"], counters, report)
-    with tf.io.TFRecordWriter(task["path"]) as writer:
-        def pack(batch):
-            encoded = iter(tokenizer.encode_batch([item for item in batch if item is not None]))
-            for item in batch:
-                example = builder.end_document() if item is None else builder.add_sentence(next(encoded))
-                if example is not None:
-                    writer.write(serialize(example))
-
-        batch = []
-        for item in items:
-            batch.append(item)
-            if len(batch) >= _TOKENIZE_BATCH_LINES:
-                pack(batch)
-                batch = []
-        pack(batch)
-    result = builder.stats.as_dict()
-    result.update(vars(counters))
-    return result
+    with ThreadPoolExecutor(_TOKENIZER_THREADS) as tokenizing, contextlib.ExitStack() as open_shards:
+        for task in tasks:
+            shard = open_shards.enter_context(_ShardOutput(task, tokenizer.tokens))
+            for sentences, is_sentence in _shard_blocks(task["pieces"], task["cleaning"],
+                                                        task["blanks_separate_docs"], shard.counters, report):
+                pending.append((shard, is_sentence, tokenizing.submit(tokenizer.encode_lines, sentences)))
+                while ready():
+                    pack_next()
+            pending.append((shard, None, None))
+        while pending:
+            pack_next()
+    return results
 
 
 # --- worker processes ----------------------------------------------------------------------------------------
@@ -299,8 +326,9 @@ _progress_queue = None
 def _init_worker(queue, threads_per_worker):
     global _progress_queue
     _progress_queue = queue
-    os.environ["RAYON_NUM_THREADS"] = str(threads_per_worker)  # the Rust tokenizer's thread pool
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tf.config.threading.set_intra_op_parallelism_threads(threads_per_worker)
+    tf.config.threading.set_inter_op_parallelism_threads(threads_per_worker)
 
 
 def _build_shard_in_worker(task):
@@ -312,18 +340,25 @@ def _build_shard_in_worker(task):
             _progress_queue.put(pending[0])
             pending[0] = 0
 
-    result = build_shard(task, report)
+    result, = build_shards([task], report)
     _progress_queue.put(pending[0])
     return result
 
 
+def worker_processes(num_workers, num_shards, total_bytes, cpu_count=None):
+    """How many of at most `num_workers` processes pay off for `num_shards` shards of `total_bytes` input:
+    one per shard, per `MIN_BYTES_PER_WORKER` of input and per two CPU cores, at most."""
+    cores = cpu_count or os.cpu_count() or 1
+    return max(1, min(num_workers, num_shards, total_bytes // max(1, MIN_BYTES_PER_WORKER), cores // 2))
+
+
 def _run_tasks(tasks, num_workers, bar):
-    """Runs `build_shard` over `tasks`, in this process or in `num_workers` spawned processes."""
+    """Runs `build_shards` over `tasks`, in this process or in `num_workers` spawned processes."""
     if num_workers <= 1 or len(tasks) <= 1:
-        return [build_shard(task, bar.update) for task in tasks]
+        return build_shards(tasks, bar.update)
     import queue as queue_module
 
-    context = multiprocessing.get_context("spawn")  # TensorFlow and the Rust tokenizer are not fork-safe
+    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
     progress = context.Queue()
     threads = max(1, (os.cpu_count() or 1) // num_workers)
     with context.Pool(num_workers, initializer=_init_worker, initargs=(progress, threads)) as pool:
@@ -380,7 +415,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
       output_dir: where ``pretrain_data.tfrecord-*`` and ``stats.json`` go; must be empty unless `overwrite`.
       max_seq_length: tokens per example, [CLS]/[SEP] included.
       num_shards: number of output files (default: `default_num_shards` of the input size).
-      num_workers: processes building shards in parallel (does not change the output).
+      num_workers: at most this many processes build shards in parallel (see `worker_processes`; the output
+        does not depend on it).
       seed: seed of the packing's random choices.
       cleaning: a preset of `electra_tf.text.normalize_text` ("none", "koelectra", "kcelectra").
       blanks_separate_docs: blank lines end documents; if False each file is one document.
@@ -394,7 +430,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         raise ValueError(f"num_workers={num_workers} must be at least 1")
     if num_shards is not None and num_shards < 1:
         raise ValueError(f"num_shards={num_shards} must be at least 1")
-    tokenizer = _tokenizer(os.fspath(vocab_file))  # a missing or invalid vocab fails here, before any work
+    vocab_tokens = load_checked_vocab(os.fspath(vocab_file))  # a missing or invalid vocab fails before any work
     files = expand_globs(inputs)
     total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
     if total_bytes == 0:
@@ -414,7 +450,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
     try:
         with tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building shards",
                   disable=not progress) as bar:
-            results = _run_tasks(tasks, num_workers, bar)
+            processes = worker_processes(num_workers, num_shards, total_bytes)
+            results = _run_tasks(tasks, processes, bar)
         stats = _merge_stats(results)
         if stats["examples"] == 0:
             raise ValueError(f"Empty corpus: no tokens in the input files {files} "
@@ -425,8 +462,9 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
             tf.io.gfile.rmtree(temporary_dir)
     stats.update(
         inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files), input_bytes=total_bytes,
-        vocab_file=os.fspath(vocab_file), vocab_size=tokenizer.vocab_size, max_seq_length=int(max_seq_length),
+        vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens), max_seq_length=int(max_seq_length),
         seed=int(seed), cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards,
+        worker_processes=processes,
         shards=[{"file": name, "examples": result["examples"], "input_bytes": sum(e - s for _, s, e in task["pieces"])}
                 for name, result, task in zip(names, results, tasks)])
     save_tokenizer_files(vocab_file, output_dir)  # run_pretraining.py finds the vocabulary beside the shards
@@ -445,7 +483,8 @@ def _define_flags():
     flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS]/[SEP] included.", lower_bound=5)
     flags.DEFINE_integer("num_shards", None, "Output files (default: one per 8 MiB of text, at most 1000).",
                          lower_bound=1)
-    flags.DEFINE_integer("num_workers", 1, "Parallel processes (the output does not depend on it).", lower_bound=1)
+    flags.DEFINE_integer("num_workers", 1, "At most this many parallel processes: one per two CPU cores and per "
+                         "128 MiB of input (the output does not depend on it).", lower_bound=1)
     flags.DEFINE_integer("seed", 0, "Seed of the packing's random choices.")
     flags.DEFINE_enum("cleaning", "none", ["none", "koelectra", "kcelectra"], "Text cleaning preset (NFC always).")
     flags.DEFINE_bool("blanks_separate_docs", True,
