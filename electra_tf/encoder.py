@@ -63,6 +63,11 @@ class ElectraEmbeddings(keras.layers.Layer):
         }
 
 
+def token_index(attention_mask):
+    """int ``[N]``: where the real tokens (mask 1) are in the flattened ``[batch * length]`` grid."""
+    return ops.nonzero(ops.reshape(attention_mask, (-1,)))[0]
+
+
 def attention_bias(attention_mask, dtype):
     """``[batch, length]`` 1/0 mask → additive ``[batch, 1, 1, length]`` bias: 0 for tokens, a large negative
     number for padding keys (computed once per forward pass and shared by all layers)."""
@@ -117,29 +122,47 @@ class TransformerLayer(keras.layers.Layer):
         self.attention_layer_norm.build((None, None, hidden))
         self.output_layer_norm.build((None, None, hidden))
 
-    def call(self, hidden, attention_bias, training=False, query_positions=None):
+    def call(self, hidden, attention_bias, training=False, query_positions=None, token_index=None):
         """`hidden` ``[batch, length, hidden]``; `attention_bias` from `attention_bias()`.
 
         With `query_positions` (int ``[batch, P]``) only those positions are computed (they still attend to
         every token): ``[batch, P, hidden]``, equal to the full output gathered at those positions.
+
+        With `token_index` (int ``[N]``, see `token_index()`), `hidden` is ``[1, N, hidden]``: only the real
+        tokens, so the dense layers skip the padding; attention scatters them back to ``[batch, length]``.
+        The output is again ``[1, N, hidden]`` (or ``[batch, P, hidden]`` at `query_positions`).
         """
-        batch = ops.shape(hidden)[0]
+        batch, length = ops.shape(attention_bias)[0], ops.shape(attention_bias)[-1]
+        packed = token_index is not None
+
+        def to_grid(x):  # [1, N, width] real tokens → [batch, length, width], zeros at the padding
+            if not packed:
+                return x
+            width = ops.shape(x)[-1]
+            grid = ops.scatter(ops.expand_dims(token_index, -1), x[0], (batch * length, width))
+            return ops.reshape(grid, (batch, length, width))
+
         queries = hidden
         if query_positions is not None:
-            queries = ops.take_along_axis(hidden, ops.expand_dims(query_positions, -1), axis=1)
+            queries = ops.take_along_axis(to_grid(hidden), ops.expand_dims(query_positions, -1), axis=1)
+        packed_queries = packed and query_positions is None
 
         def split_heads(x):  # [batch, length, hidden] → [batch, heads, length, head_size]
             x = ops.reshape(x, (batch, ops.shape(x)[1], self.num_heads, self.head_size))
             return ops.transpose(x, (0, 2, 1, 3))
 
-        query = split_heads(self.query(queries))
-        key = split_heads(self.key(hidden))
-        value = split_heads(self.value(hidden))
+        query = self.query(queries)
+        query = split_heads(to_grid(query) if packed_queries else query)
+        key = split_heads(to_grid(self.key(hidden)))
+        value = split_heads(to_grid(self.value(hidden)))
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         scores = ops.multiply(scores, ops.cast(self.head_size ** -0.5, scores.dtype)) + attention_bias
         probabilities = self.attention_dropout(ops.softmax(scores, axis=-1), training=training)
         context = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))
-        context = ops.reshape(context, (batch, ops.shape(queries)[1], self.num_heads * self.head_size))
+        context = ops.reshape(context, (-1, self.num_heads * self.head_size))
+        if packed_queries:
+            context = ops.take(context, token_index, axis=0)
+        context = ops.reshape(context, ops.shape(queries))
         attention = self.attention_output_dropout(self.attention_output(context), training=training)
         hidden = self.attention_layer_norm(queries + attention)
         output = self.output_dropout(self.output_dense(self.intermediate(hidden)), training=training)
@@ -162,11 +185,15 @@ class ElectraEncoder(keras.layers.Layer):
     """ELECTRA's main layer: `{"input_ids", "attention_mask", "token_type_ids"}` → last hidden state.
 
     `embeddings` may be an existing `ElectraEmbeddings` to share (the generator shares the discriminator's).
+    With `skip_padding` (an attribute; the fine-tuning and pre-training loops set it unless they compile with
+    XLA), calls with `output_positions` leave the padding out of the dense layers: the same outputs, less work.
+    It gives tensors of data-dependent size, which XLA cannot draw dropout masks for, so it is off by default.
     """
 
-    def __init__(self, config, embeddings=None, **kwargs):
+    def __init__(self, config, embeddings=None, skip_padding=False, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.skip_padding = skip_padding
         self.embeddings = embeddings or ElectraEmbeddings(config, dtype=self.dtype_policy, name="embeddings")
         self.embeddings_project = None
         if config.embedding_size != config.hidden_size:
@@ -187,7 +214,9 @@ class ElectraEncoder(keras.layers.Layer):
 
     def call(self, inputs, training=False, output_positions=None):
         """Last hidden state ``[batch, length, hidden]``, or ``[batch, P, hidden]`` at `output_positions`
-        (int ``[batch, P]``), for which the last layer computes only those positions."""
+        (int ``[batch, P]``), for which the last layer computes only those positions. The padding then never
+        reaches the output, so with `skip_padding` the dense parts of every layer run on the real tokens only
+        (`output_positions` must then point at real tokens)."""
         input_ids = inputs["input_ids"]
         attention_mask = inputs.get("attention_mask")
         if attention_mask is None:
@@ -196,13 +225,17 @@ class ElectraEncoder(keras.layers.Layer):
         if token_type_ids is None:
             token_type_ids = ops.zeros_like(input_ids)
         hidden = self.embeddings(input_ids, token_type_ids, training=training)
+        bias = attention_bias(attention_mask, hidden.dtype)
+        index = None
+        if output_positions is not None and self.skip_padding:
+            index = token_index(attention_mask)
+            hidden = ops.take(ops.reshape(hidden, (-1, ops.shape(hidden)[-1])), index, axis=0)[None]
         if self.embeddings_project is not None:
             hidden = self.embeddings_project(hidden)
-        bias = attention_bias(attention_mask, hidden.dtype)
         last = len(self.transformer_layers) - 1
-        for index, layer in enumerate(self.transformer_layers):
-            positions = output_positions if index == last else None
-            hidden = layer(hidden, bias, training=training, query_positions=positions)
+        for number, layer in enumerate(self.transformer_layers):
+            positions = output_positions if number == last else None
+            hidden = layer(hidden, bias, training=training, query_positions=positions, token_index=index)
         return hidden
 
     def hf_weights(self, include_embeddings=True):

@@ -109,6 +109,7 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, vocab_file, max_length=128):
         super().__init__()
+        model.electra.skip_padding = True  # no XLA here; heads that read positions skip the padding's work
         self.model = model
         self.tokenizer = InGraphTokenizer(vocab_file, max_length=max_length)
         self._heads = _Heads(model)

@@ -141,3 +141,14 @@ def test_hparams_resolution_and_errors(tmp_path):
         load_hparams(small, "nsmc", {"learning_rte": 1e-4})
     with pytest.raises(ValueError, match="not valid JSON"):
         load_hparams(None, None, "{lr: 1}")
+
+
+def test_xla_finetune_runs_with_padding_kept(tmp_path):
+    """Under jit_compile the dense layers keep the padding (XLA needs static shapes for dropout masks)."""
+    task = get_task("nsmc")
+    hparams = load_hparams(CONFIG, "nsmc", {"num_train_epochs": 1, "max_steps_per_epoch": 2})
+    results = finetune(task, hparams, init_checkpoint(), fixture_dir("nsmc"), str(tmp_path / "out"),
+                       jit_compile=True, progress=False, export=False)
+    saved = json.load(open(os.path.join(tmp_path, "out", "eval_results.json"), encoding="utf-8"))
+    assert saved["epochs"][0]["global_step"] == 2 and np.isfinite(saved["epochs"][0]["train_loss"])
+    assert os.path.exists(results["predictions_file"])
