@@ -185,8 +185,9 @@ class ElectraEncoder(keras.layers.Layer):
     """ELECTRA's main layer: `{"input_ids", "attention_mask", "token_type_ids"}` → last hidden state.
 
     `embeddings` may be an existing `ElectraEmbeddings` to share (the generator shares the discriminator's).
-    With `skip_padding` (an attribute; the fine-tuning and pre-training loops set it unless they compile with
-    XLA), calls with `output_positions` leave the padding out of the dense layers: the same outputs, less work.
+    With `skip_padding` (an attribute; `FineTuner` sets it unless it compiles with XLA, and the SavedModel
+    export sets it), calls with `output_positions` leave the padding out of the dense layers: the same
+    outputs, less work.
     It gives tensors of data-dependent size, which XLA cannot draw dropout masks for, so it is off by default.
     """
 

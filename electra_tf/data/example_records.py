@@ -10,7 +10,6 @@ import functools
 
 import numpy as np
 
-FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 _MAX_VARINT_BYTES = 5  # int32 values
 
 
@@ -54,7 +53,8 @@ def _record_layout(length):
 
 
 class _RecordLayout:
-    """The header bytes of records whose 0/1 features have `length` values and whose ids take n bytes."""
+    """The header bytes of records of `length` values per feature; those before the ids depend on the ids'
+    byte length, so they are made once per length seen."""
 
     def __init__(self, length):
         self.length = length
