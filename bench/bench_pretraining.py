@@ -1,9 +1,10 @@
 """Pre-training step time at KoELECTRA-small-v3 shape (seq 128, batch 32) on this machine's CPU.
 
-Compares, in one process and on the same batch: our train step (plain and `jit_compile`, optionally
+Compares, in one process and on the same batch: our train step (plain and `jit_compile`, float32 and
 mixed_bfloat16) against the same replaced-token-detection step assembled from transformers'
 `TFElectraForMaskedLM` + `TFElectraForPreTraining` (same masking code, same loss, tf-keras AdamW), each
-inside `tf.function`. Also reports achieved FLOP/s (analytic count of the original algorithm's matmuls,
+inside `tf.function`, the peer in float32 and under tf-keras' mixed_bfloat16 policy, so that every row has a
+peer of the same precision. Also reports achieved FLOP/s (analytic count of the original algorithm's matmuls,
 training = 3x forward; our step skips part of them, see `ElectraEncoder`'s `output_positions`) against a
 measured float32 matmul peak of this machine. The candidates are built and warmed up first, then take turns
 step by step (`--repeats` rounds) and the medians are compared.
@@ -24,6 +25,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import one_call, print_table, take_turns, time_call  # noqa: E402
 
 BATCH, LENGTH = 32, 128
+PEERS = {precision: f"transformers TF classes (RTD step) {precision}" for precision in ("float32", "mixed_bfloat16")}
 
 
 def training_flops(discriminator, generator, predictions, batch=BATCH, length=LENGTH):
@@ -70,12 +72,16 @@ def ours_step(config, jit_compile, precision):
     return lambda: run.train_steps(iterator, 1)
 
 
-def transformers_step(config):
-    """The RTD step from transformers' TF classes (generator + discriminator, shared embeddings table)."""
+def transformers_step(config, precision="float32"):
+    """The RTD step from transformers' TF classes (generator + discriminator, shared embeddings table), built
+    under the tf-keras dtype policy `precision`."""
+    import tf_keras
     import transformers
     from transformers.optimization_tf import AdamWeightDecay
 
     from electra_tf.pretraining import masking
+
+    tf_keras.mixed_precision.set_global_policy(precision)
 
     disc_config = config.discriminator_config()
     gen_config = config.generator_config(disc_config)
@@ -86,6 +92,7 @@ def transformers_step(config):
     generator(generator.dummy_inputs)
     generator.electra.embeddings = discriminator.electra.embeddings  # share the embedding block
     generator.generator_lm_head.input_embeddings = discriminator.electra.embeddings
+    tf_keras.mixed_precision.set_global_policy("float32")
     optimizer = AdamWeightDecay(learning_rate=5e-4, weight_decay_rate=0.01, epsilon=1e-6,
                                 exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"], global_clipnorm=1.0)
     batch = synthetic_batch(disc_config.vocab_size)
@@ -100,7 +107,7 @@ def transformers_step(config):
         with tf.GradientTape() as tape:
             logits = generator(input_ids=masked_ids, attention_mask=batch["input_mask"],
                                token_type_ids=batch["segment_ids"], training=True).logits
-            logits = tf.gather(logits, positions, batch_dims=1)
+            logits = tf.cast(tf.gather(logits, positions, batch_dims=1), tf.float32)
             mlm = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
             mlm_loss = tf.reduce_sum(mlm * weights) / (tf.reduce_sum(weights) + 1e-6)
             sampled = masking.sample_replacements(logits, seeds, targets)
@@ -108,6 +115,7 @@ def transformers_step(config):
             labels = tf.cast(tf.not_equal(fake, batch["input_ids"]), tf.float32)
             disc_logits = discriminator(input_ids=fake, attention_mask=batch["input_mask"],
                                         token_type_ids=batch["segment_ids"], training=True).logits
+            disc_logits = tf.cast(disc_logits, tf.float32)
             disc_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=disc_logits))
             loss = mlm_loss + 50.0 * disc_loss
         gradients = tape.gradient(loss, variables)
@@ -139,7 +147,8 @@ def main():
         "electra_tf mixed_bfloat16 + jit_compile": lambda: ours_step(config, True, "mixed_bfloat16"),
     }
     if not args.no_peer:
-        candidates["transformers TF classes (RTD step)"] = lambda: transformers_step(config)
+        candidates[PEERS["float32"]] = lambda: transformers_step(config)
+        candidates[PEERS["mixed_bfloat16"]] = lambda: transformers_step(config, "mixed_bfloat16")
     candidates = {name: make for name, make in candidates.items() if not any(part in name for part in args.skip)}
     steps = {}
     for name, make in candidates.items():
@@ -148,14 +157,20 @@ def main():
         time_call(steps[name], warmup=2, repeats=1)
         print(f"{name}: built and warmed up in {time.perf_counter() - start:.0f} s", flush=True)
     seconds = take_turns({name: functools.partial(one_call, step) for name, step in steps.items()}, args.repeats)
-    peer = seconds.get("transformers TF classes (RTD step)")
+
+    def speed_up(value, precision):
+        peer = seconds.get(PEERS[precision])
+        return f"{peer / value:.2f}x" if peer else "-"
+
     rows = [{"step": name, "s/step": f"{value:.3f}", "GFLOP/s": f"{flops / value / 1e9:.1f}",
              "% of matmul peak": f"{100 * flops / value / peak:.0f}%",
-             "speed-up vs transformers": f"{peer / value:.2f}x" if peer else "-"}
+             "vs transformers float32": speed_up(value, "float32"),
+             "vs transformers, same precision": speed_up(value, "mixed_bfloat16" if "bfloat16" in name else "float32")}
             for name, value in seconds.items()]
     print_table(f"RTD train step, {os.path.basename(args.config)}, batch {BATCH} x {LENGTH}; "
                 f"{flops / 1e9:.0f} GFLOP/step; float32 matmul peak {peak / 1e9:.0f} GFLOP/s", rows,
-                ["step", "s/step", "GFLOP/s", "% of matmul peak", "speed-up vs transformers"])
+                ["step", "s/step", "GFLOP/s", "% of matmul peak", "vs transformers float32",
+                 "vs transformers, same precision"])
 
 
 if __name__ == "__main__":
