@@ -102,6 +102,7 @@ class LineReader:
     def __init__(self, paths, cleaning="none", progress=False):
         self.files = expand_globs(paths)
         self.cleaning = check_cleaning(cleaning)
+        self._normalize = text_normalizer(cleaning)
         self.progress = progress
         self.invalid_utf8_lines = 0
         self.invalid_utf8_examples = []
@@ -121,7 +122,7 @@ class LineReader:
                         if not text.strip():
                             yield path, line_number, ""
                             continue
-                        text = normalize_text(text, self.cleaning)
+                        text = self._normalize(text)
                         if not text.strip():
                             self.dropped_lines += 1
                             continue

@@ -252,9 +252,9 @@ def _tokenizer(vocab_file):
 class _ShardOutput:
     """One shard's packer and TFRecord writer (a context manager that closes the file on errors)."""
 
-    def __init__(self, task, tokens):
-        vocab = {token: index for index, token in enumerate(tokens)}
-        self.builder = ExampleBuilder(task["max_seq_length"], vocab[CLS_TOKEN], vocab[SEP_TOKEN], vocab[PAD_TOKEN],
+    def __init__(self, task, special_ids):
+        """`special_ids`: the vocabulary's ids of [CLS], [SEP] and [PAD]."""
+        self.builder = ExampleBuilder(task["max_seq_length"], *special_ids,
                                       seed=f"electra_tf/{task['seed']}/{task['index']}")
         self.counters = _LineCounters()
         self._writer = tf.io.TFRecordWriter(task["path"])
@@ -292,6 +292,8 @@ def build_shards(tasks, report=lambda num_bytes: None, tokenizer=None):
     are packed, across shard boundaries too.
     """
     tokenizer = tokenizer or _tokenizer(tasks[0]["vocab_file"])
+    vocab = {token: index for index, token in enumerate(tokenizer.tokens)}
+    special_ids = vocab[CLS_TOKEN], vocab[SEP_TOKEN], vocab[PAD_TOKEN]
     results, pending = [], collections.deque()
 
     def pack_next():
@@ -306,7 +308,7 @@ def build_shards(tasks, report=lambda num_bytes: None, tokenizer=None):
 
     with ThreadPoolExecutor(_TOKENIZER_THREADS) as tokenizing, contextlib.ExitStack() as open_shards:
         for task in tasks:
-            shard = open_shards.enter_context(_ShardOutput(task, tokenizer.tokens))
+            shard = open_shards.enter_context(_ShardOutput(task, special_ids))
             for sentences, is_sentence in _shard_blocks(task["pieces"], task["cleaning"],
                                                         task["blanks_separate_docs"], shard.counters, report):
                 pending.append((shard, is_sentence, tokenizing.submit(tokenizer.encode_lines, sentences)))
