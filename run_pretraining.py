@@ -36,7 +36,7 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from electra_tf.pretraining import loop
+    from electra_tf.pretraining import loop, rundir
     from electra_tf.pretraining.model import special_token_ids
     from electra_tf.tokenization import load_vocab
 
@@ -55,7 +55,7 @@ def main(argv):
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
         if run.is_chief:
-            loop.save_run_configs(FLAGS.model_dir, config, discriminator_config)
+            rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
             run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,

@@ -203,6 +203,10 @@ class ElectraEncoder(keras.layers.Layer):
                 name="embeddings_project")
         self.transformer_layers = [TransformerLayer(config, dtype=self.dtype_policy, name=f"layer_{index}")
                                    for index in range(config.num_hidden_layers)]
+        for layer in self.transformer_layers:
+            # Keras 3 lists are invisible to tf.train.Checkpoint: name each layer in the object graph, so a
+            # checkpoint holds them under `.../electra/layer_<i>/` and a model restores without its optimizer.
+            self._track_trackable(layer, name=layer.name)
 
     def build(self, input_shape=None):
         config = self.config

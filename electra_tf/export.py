@@ -18,6 +18,9 @@ from absl import app, flags, logging
 from electra_tf import io_utils, weights
 from electra_tf.formats import hf_h5, pytorch
 from electra_tf.models import MODEL_CLASSES
+from electra_tf.pretrained import find_vocab, load_pretrained
+from electra_tf.serving import export_saved_model
+from electra_tf.tokenization import save_tokenizer_files
 
 
 def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="pytorch"):
@@ -31,20 +34,11 @@ def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="p
         for target in {directory, pytorch_dir}:
             config.to_json_file(os.path.join(target, "config.json"))
             if vocab_file:
-                from electra_tf.tokenization import save_tokenizer_files  # only needed with a vocabulary
-
                 save_tokenizer_files(vocab_file, target, max_length=config.max_position_embeddings)
         hf_h5.write_h5(arrays, model.head_type, os.path.join(directory, "tf_model.h5"))
         pytorch.write_safetensors(
             arrays, os.path.join(pytorch_dir, "model.safetensors"), base_model=model.head_type == "encoder")
     return output_dir
-
-
-def find_vocab(input_path):
-    """The `vocab.txt` beside (or inside) a model input, if there is one."""
-    directory = input_path if tf.io.gfile.isdir(input_path) else os.path.dirname(input_path)
-    candidate = os.path.join(directory, "vocab.txt")
-    return candidate if tf.io.gfile.exists(candidate) else None
 
 
 FLAGS = flags.FLAGS
@@ -69,13 +63,9 @@ def define_flags():
 
 def main(argv):
     del argv
-    from electra_tf.pretrained import load_pretrained
-
     model = load_pretrained(FLAGS.input, head_type=FLAGS.head, network=FLAGS.network)
     vocab = FLAGS.vocab or find_vocab(FLAGS.input)
     if FLAGS.format == "saved_model":
-        from electra_tf.serving import export_saved_model
-
         if not vocab:
             raise ValueError(f"A SavedModel tokenizes in the graph and needs a vocabulary: {FLAGS.input} has no "
                              "vocab.txt, pass --vocab")

@@ -10,6 +10,7 @@ from electra_tf import weights
 from electra_tf.config import HEAD_ARCHITECTURES, ElectraConfig
 from electra_tf.formats import hf_h5, pytorch, tf1_checkpoint
 from electra_tf.models import build_model
+from electra_tf.pretraining import rundir
 
 _HEAD_BY_ARCHITECTURE = {name: head for head, name in HEAD_ARCHITECTURES.items()}
 
@@ -38,25 +39,18 @@ def read_transformers_directory(path):
         f"{path} has config.json but no weights: expected tf_model.h5, model.safetensors or pytorch_model.bin")
 
 
-def read_pretraining_directory(path, network):
-    """Returns `(config, arrays)` of one network from the latest checkpoint of a pre-training directory."""
-    from electra_tf.pretraining.loop import read_run_configs
-    from electra_tf.pretraining.model import ElectraPretrainer
-
-    config, discriminator_config = read_run_configs(path)
-    pretrainer = ElectraPretrainer(config, discriminator_config, special_ids={})
-    tf.train.Checkpoint(pretrainer=pretrainer).restore(tf.train.latest_checkpoint(path)).expect_partial()
-    model = getattr(pretrainer, network)
-    return model.config, weights.model_arrays(model)
+def find_vocab(input_path):
+    """The `vocab.txt` beside (or inside) a model input, if there is one."""
+    directory = input_path if tf.io.gfile.isdir(input_path) else os.path.dirname(input_path)
+    candidate = os.path.join(directory, "vocab.txt")
+    return candidate if tf.io.gfile.exists(candidate) else None
 
 
 def detect_source(path):
     """'transformers', 'pretraining' or 'tf1' for what `path` holds; raises naming the path otherwise."""
-    from electra_tf.pretraining.loop import is_pretraining_dir
-
     if tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, "config.json")):
         return "transformers"
-    if tf.io.gfile.isdir(path) and is_pretraining_dir(path):
+    if tf.io.gfile.isdir(path) and rundir.is_pretraining_dir(path):
         return "pretraining"
     if tf1_checkpoint.is_tf1_checkpoint(path):
         return "tf1"
@@ -78,7 +72,7 @@ def load_pretrained(path, head_type=None, network="discriminator", labels=None, 
         config, arrays = read_transformers_directory(path)
         default_head = head_from_architectures(config)
     elif source == "pretraining":
-        config, arrays = read_pretraining_directory(path, network)
+        config, arrays = rundir.read_network(path, network)
         default_head = "generator" if network == "generator" else "discriminator"
     else:
         config, arrays = tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=None)

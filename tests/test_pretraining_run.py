@@ -16,7 +16,7 @@ from electra_tf import weights
 from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
-from electra_tf.pretraining import loop
+from electra_tf.pretraining import loop, rundir
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.model import special_token_ids
 from electra_tf.tokenization import load_vocab
@@ -76,7 +76,7 @@ def _run(model_dir, overrides=None):
     config = PretrainingConfig.from_json_file(TINY, {**SHORT, **(overrides or {})})
     vocab = load_vocab(VOCAB)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
-    loop.save_run_configs(model_dir, config, discriminator_config)
+    rundir.save_run_configs(model_dir, config, discriminator_config)
     return loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), model_dir,
                                tf.distribute.get_strategy())
 

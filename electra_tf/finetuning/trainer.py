@@ -211,7 +211,8 @@ def finetune(task, hparams, init_checkpoint, data_dir, output_dir, vocab_file=No
              jit_compile=False, progress=True, export=True):
     """Fine-tunes and evaluates; writes `eval_results.json`, `predictions.*`, `logs/` (TensorBoard) and, with
     `export`, the best model as a transformers directory `model/` (+ the SavedModel hook). Returns the results."""
-    from electra_tf.export import export_transformers, find_vocab
+    from electra_tf.export import export_transformers
+    from electra_tf.pretrained import find_vocab
     from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 
     strategy = strategy or tf.distribute.get_strategy()

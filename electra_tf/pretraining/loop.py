@@ -11,15 +11,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf import distribute, io_utils
+from electra_tf import distribute, io_utils, weights
 from electra_tf.export import export_transformers
+from electra_tf.formats import tf1_checkpoint
 from electra_tf.optimization import create_optimizer
-from electra_tf.pretraining import masking
+from electra_tf.pretrained import detect_source, read_transformers_directory
+from electra_tf.pretraining import masking, rundir
 from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
-
-CONFIG_FILE = "pretraining_config.json"
-DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
-METRICS_FILE = "metrics.json"  # every logged window of this run, rewritten atomically at each log step
 
 
 class PretrainingRun:
@@ -72,10 +70,6 @@ class PretrainingRun:
     def initialize_from(self, init_checkpoint, init_generator_checkpoint=None):
         """Loads released weights into a fresh run: both networks of an original TF1 checkpoint, or
         transformers directories (discriminator, and optionally generator). Optimizer slots start at zero."""
-        from electra_tf import weights
-        from electra_tf.formats import tf1_checkpoint
-        from electra_tf.pretrained import detect_source, read_transformers_directory
-
         if detect_source(init_checkpoint) == "tf1":
             for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
                 model = getattr(self.pretrainer, network)
@@ -208,7 +202,7 @@ def train(run, dataset_fn, log_fn=print):
                 log_fn(_progress_line(step, config.train_steps, metrics, rate, eta))
                 history.append({"step": step, **{name: float(value) for name, value in metrics.items()}})
                 if run.is_chief:
-                    io_utils.write_json(os.path.join(run.model_dir, METRICS_FILE), history)
+                    io_utils.write_json(os.path.join(run.model_dir, rundir.METRICS_FILE), history)
                 window, window_start, window_time = None, step, time.time()
             if step % config.save_checkpoints_steps == 0 or step == config.train_steps or preemption.requested:
                 run.save()
@@ -227,23 +221,3 @@ def _progress_line(step, total, metrics, steps_per_second, eta_seconds):
             f"mlm_loss {metrics['masked_lm_loss']:.4f} mlm_acc {metrics['masked_lm_accuracy']:.3f} "
             f"disc_loss {metrics['disc_loss']:.4f} disc_auc {metrics['disc_auc']:.3f} "
             f"lr {metrics['learning_rate']:.2e} {steps_per_second:.2f} steps/s ETA {eta}")
-
-
-def save_run_configs(model_dir, config, discriminator_config):
-    """Writes the configs beside the checkpoints (a resumed or exported run rebuilds the models from them)."""
-    tf.io.gfile.makedirs(model_dir)
-    config.to_json_file(os.path.join(model_dir, CONFIG_FILE))
-    discriminator_config.to_json_file(os.path.join(model_dir, DISCRIMINATOR_CONFIG_FILE))
-
-
-def read_run_configs(model_dir):
-    from electra_tf.config import ElectraConfig
-    from electra_tf.pretraining.config import PretrainingConfig
-
-    return (PretrainingConfig.from_json_file(os.path.join(model_dir, CONFIG_FILE)),
-            ElectraConfig.from_json_file(os.path.join(model_dir, DISCRIMINATOR_CONFIG_FILE)))
-
-
-def is_pretraining_dir(path):
-    return tf.io.gfile.exists(os.path.join(path, CONFIG_FILE)) and bool(tf.train.latest_checkpoint(path))
-
