@@ -11,6 +11,7 @@ import numpy as np
 from absl import app, flags
 
 from electra_tf import io_utils
+from electra_tf.pretrained import load_pretrained
 
 FLAGS = flags.FLAGS
 
@@ -35,7 +36,6 @@ def compare(model_dir):
     """Max |ours − transformers| per framework for one directory."""
     import transformers
 
-    from electra_tf.pretrained import load_pretrained
 
     ours = load_pretrained(model_dir)
     batch = sample_batch(ours.config.vocab_size)
