@@ -34,8 +34,7 @@ def sample_batch(vocab_size, batch_size=3, length=32, seed=0):
 
 def compare(model_dir):
     """Max |ours − transformers| per framework for one directory."""
-    import transformers
-
+    import transformers  # heavy, and only this check needs it
 
     ours = load_pretrained(model_dir)
     batch = sample_batch(ours.config.vocab_size)
