@@ -82,6 +82,7 @@ def load_recipe(name_or_path):
         recipe = io_utils.read_json(path)
     except (FileNotFoundError, ValueError) as error:
         raise RecipeError(str(error)) from error
+    recipe.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     unknown = set(recipe) - {"name", "description", *SECTIONS}
     if unknown:
         raise RecipeError(f"{path}: unknown section(s) {sorted(unknown)}")
@@ -264,7 +265,7 @@ def run_recipe(stages, work_dir, until=None):
     except StageFailed as error:
         print_summary(error.rows)
         print(f"error: {error}; re-run the same command to retry it", file=sys.stderr)
-        return error.returncode
+        return error.returncode if error.returncode > 0 else 1  # a killed command has a negative code
     print_summary(rows)
     return 0
 

@@ -10,9 +10,21 @@ import sys
 
 import pytest
 
+from electra_tf import pipeline
+from electra_tf import recipe as recipes
 from electra_tf.data.pretraining_dataset import pretraining_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_the_demo_is_the_tiny_recipe_plus_two_demo_stages():
+    stages = pipeline.demo_stages("w", recipes.load_recipe("koelectra-small-v3"), "data/sample_corpus.txt",
+                                  "data/sample_nsmc", python="py")
+    planned = recipes.plan(recipes.load_recipe("koelectra-small-v3"), ["data/sample_corpus.txt"], "w", scale="tiny",
+                           finetune_task="nsmc", finetune_data_dir="data/sample_nsmc", python="py")
+    assert stages[:-2] == planned
+    assert [stage.name for stage in stages[-2:]] == ["parity", "predict_text"]
+    assert "--saved_model_dir=w/finetune/nsmc/saved_model" in stages[-1].commands[0]
 
 
 @pytest.fixture(scope="module")
