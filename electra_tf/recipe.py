@@ -294,6 +294,8 @@ def main(argv):
     for name in ("recipe", "input", "work_dir"):
         if not FLAGS[name].value:
             sys.exit(f"error: --{name} is required")
+    if FLAGS.until == "finetune" and not FLAGS.finetune_task:
+        sys.exit("error: --until finetune needs --finetune_task and --finetune_data_dir")
     try:
         recipe = load_recipe(FLAGS.recipe)
         stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
@@ -301,8 +303,6 @@ def main(argv):
         pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     except (RecipeError, ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
-    if FLAGS.until == "finetune" and not FLAGS.finetune_task:
-        sys.exit("error: --until finetune needs --finetune_task and --finetune_data_dir")
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))
 
 
