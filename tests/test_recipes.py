@@ -1,0 +1,278 @@
+"""Recipes: every published number against the seed projects' READMEs, the configs they name, and the runner."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from electra_tf import recipe as recipes
+from electra_tf.config import ElectraConfig
+from electra_tf.finetuning.trainer import load_hparams
+from electra_tf.pretraining.config import PretrainingConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+KOE = "monologg/KoELECTRA README (Vocabulary, Pretraining Details, About KoELECTRA) + docs/wordpiece_vocab.md"
+DIALOG = "skplanet/Dialog-KoELECTRA README (Released Models, Vocabulary) + pretrain/data/config/small_config_*.json"
+KC = "Beomi/KcELECTRA README (Tokenizer Train: 30,000 + KoELECTRA's vocab; 848k steps) + released vocab.txt"
+TUNIB = "tunib-ai/tunib-electra README (small models: 14M / 18M parameters; nothing else published)"
+GOOGLE = "google-research/electra configure_pretraining.py + README (BERT uncased vocab, 30,522)"
+
+# None = not published: the recipe (or the pre-training config's `source`) must call it an assumption.
+# vocab_size is the trained size (special and [unused] tokens included, before any merge); final_vocab the model's.
+FIELDS = ("vocab_size", "num_unused", "limit_alphabet", "min_frequency", "pretokenizer", "final_vocab",
+          "max_seq_length", "batch", "lr", "steps", "generator_hidden", "hidden", "layers", "heads", "ffn", "embedding")
+SMALL, BASE = (256, 12, 4, 1024, 128), (768, 12, 12, 3072, 768)
+PUBLISHED = {  # name: (source, vocab_size, unused, alphabet, min_freq, pretok, final vocab, seq, batch, lr, steps, gen, shape)
+    "koelectra-small-v1": (KOE, 32200, 200, 6000, 2, "none", 32200, 512, 512, 5e-4, 300_000, 256, SMALL),
+    "koelectra-small-v2": (KOE, 32200, None, None, None, None, 32200, 512, 512, 5e-4, 300_000, 256, SMALL),
+    "koelectra-small-v3": (KOE, 35000, None, None, None, "mecab", 35000, 512, 512, 5e-4, 800_000, 256, SMALL),
+    "koelectra-base-v1": (KOE, 32200, 200, 6000, 2, "none", 32200, 512, 256, 2e-4, 700_000, 256, BASE),
+    "koelectra-base-v2": (KOE, 32200, None, None, None, None, 32200, 512, 256, 2e-4, 700_000, 256, BASE),
+    "koelectra-base-v3": (KOE, 35000, None, None, None, "mecab", 35000, 512, 256, 2e-4, 1_500_000, 256, BASE),
+    "dialog-koelectra-small": (DIALOG, 40000, 500, 6000, 3, "mecab", 40000, 128, 512, 1e-4, 700_000, 256, SMALL),
+    "kcelectra-base": (KC, 31000, 1000, None, None, "none", 50135, None, None, None, 848_000, None, BASE),
+    "kcelectra-base-v2022": (KC, None, None, None, None, None, 54343, None, None, None, None, None, BASE),
+    "tunib-electra-ko-small": (TUNIB, None, None, None, None, None, None, None, None, None, None, None, SMALL),
+    "tunib-electra-ko-en-small": (TUNIB, None, None, None, None, None, None, None, None, None, None, None, SMALL),
+    "google-electra-small": (GOOGLE, 30522, 994, None, None, "none", 30522, 128, 128, 5e-4, 1_000_000, 64, SMALL),
+}
+PRETRAIN_FIELDS = {"max_seq_length": "max_seq_length", "batch": "train_batch_size", "lr": "learning_rate",
+                   "steps": "train_steps"}
+
+
+def _published(name):
+    source, *values, shape = PUBLISHED[name]
+    return dict(zip(FIELDS, [*values, *shape]))
+
+
+def test_every_seed_model_has_a_recipe():
+    assert recipes.recipe_names() == sorted(PUBLISHED)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_numbers(name):
+    expected = _published(name)
+    recipe = recipes.load_recipe(name)
+    vocab = recipe["vocab"]
+    for field in ("vocab_size", "num_unused", "limit_alphabet", "min_frequency", "pretokenizer"):
+        if expected[field] is None:
+            assert field in vocab["assumptions"], (name, field)
+        else:
+            assert vocab[field] == expected[field], (name, field)
+            assert field in vocab["sources"], (name, field)
+    _, overrides, config = recipes.pretraining_settings(recipe, "full")
+    source = config.source.lower()
+    for field, attribute in PRETRAIN_FIELDS.items():
+        if expected[field] is None:
+            assert "assumed" in source or "not published" in source, (name, field, config.source)
+        else:
+            assert getattr(config, attribute) == pytest.approx(expected[field]), (name, field)
+    discriminator = config.discriminator_config()
+    generator = config.generator_config(discriminator)
+    if expected["final_vocab"] is not None:
+        assert discriminator.vocab_size == expected["final_vocab"], name
+    if expected["generator_hidden"] is None:
+        assert "generator size not published" in source or "assumed" in source, name
+    else:
+        assert generator.hidden_size == expected["generator_hidden"], name
+    shape = (discriminator.hidden_size, discriminator.num_hidden_layers, discriminator.num_attention_heads,
+             discriminator.intermediate_size, discriminator.embedding_size)
+    assert shape == tuple(expected[field] for field in ("hidden", "layers", "heads", "ffn", "embedding")), name
+    assert config.max_seq_length <= discriminator.max_position_embeddings
+
+
+def test_published_procedures():
+    """The non-numeric published steps: cleaning, filters, merging (KcELECTRA and Dialog README examples)."""
+    kc = recipes.load_recipe("kcelectra-base")
+    assert (kc["prepare"]["cleaning"], kc["prepare"]["min_chars"], kc["prepare"]["dedupe"]) == ("kcelectra", 10, True)
+    assert kc["vocab"]["merge_vocab"] is True
+    assert recipes.load_recipe("koelectra-small-v3")["prepare"]["dedupe"] is True  # KoELECTRA preprocessing step 8
+    dialog_model = ElectraConfig.from_preset("dialog-koelectra-small")
+    assert dialog_model.max_position_embeddings == 128
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_referenced_configs_exist_and_load(name):
+    recipe = recipes.load_recipe(name)
+    path = os.path.join(ROOT, recipe["pretrain"]["config"])
+    PretrainingConfig.from_json_file(path, recipe["pretrain"]["overrides"]).discriminator_config()
+    finetune_config = os.path.join(ROOT, recipe["finetune"]["config"])
+    tasks = json.load(open(finetune_config))["tasks"]
+    for task in [None, *tasks]:
+        load_hparams(finetune_config, task, recipe["finetune"]["hparams"] or None)
+    for scale_config in (recipes.TINY["pretrain_config"], recipes.TINY["finetune_config"]):
+        assert os.path.exists(os.path.join(ROOT, scale_config))
+
+
+def test_config_loaders_reject_a_misspelt_override():
+    recipe = recipes.load_recipe("koelectra-small-v3")
+    recipe["pretrain"]["overrides"] = {"train_step": 10}
+    with pytest.raises(ValueError, match="train_step"):
+        recipes.pretraining_settings(recipe, "full")
+    with pytest.raises(ValueError, match="learnin_rate"):
+        load_hparams(os.path.join(ROOT, recipe["finetune"]["config"]), "nsmc", {"learnin_rate": 1e-4})
+
+
+def _write_recipe(tmp_path, change):
+    recipe = json.load(open(os.path.join(recipes.RECIPE_DIR, "dialog-koelectra-small.json")))
+    change(recipe)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(recipe))
+    return str(path)
+
+
+def test_recipe_loader_rejects_unknown_keys_and_unsourced_values(tmp_path):
+    path = _write_recipe(tmp_path, lambda r: r["vocab"].update(vocab_sise=3))
+    with pytest.raises(recipes.RecipeError, match=r"r.json: section 'vocab': unknown \['vocab_sise'\]"):
+        recipes.load_recipe(path)
+    path = _write_recipe(tmp_path, lambda r: r["vocab"]["sources"].pop("min_frequency"))
+    with pytest.raises(recipes.RecipeError, match=r"no source or assumption for \['min_frequency'\]"):
+        recipes.load_recipe(path)
+    with pytest.raises(recipes.RecipeError, match="unknown recipe 'nope'"):
+        recipes.load_recipe("nope")
+
+
+# The plan: which commands each stage runs ---------------------------------------------------------------------------
+
+def _flags(stage):
+    return [argument for command in stage.commands for argument in command]
+
+
+def test_plan_runs_the_published_settings_in_stage_order():
+    stages = recipes.plan(recipes.load_recipe("kcelectra-base"), ["raw/*.txt"], "w", merge_vocab="ko/vocab.txt",
+                          finetune_task="nsmc", finetune_data_dir="data/nsmc", python="py")
+    assert [stage.name for stage in stages] == list(recipes.STAGES)
+    prepare, vocab, corpus, pretrain, export, finetune = stages
+    assert prepare.commands == [["py", "-m", "electra_tf.prepare", "--input=raw/*.txt", "--output=w/prepare/corpus.txt",
+                                 "--cleaning=kcelectra", "--min_chars=10", "--dedupe"]]
+    assert {"--input=w/prepare/corpus.txt", "--vocab_size=31000", "--num_unused=1000",
+            "--merge_vocab=ko/vocab.txt"} <= set(_flags(vocab))
+    assert {"--max_seq_length=512", "--vocab=w/vocab/vocab.txt", "--input=w/prepare/corpus.txt"} <= set(_flags(corpus))
+    assert _flags(pretrain)[1].endswith("run_pretraining.py")
+    assert any(flag.endswith("configs/pretrain/kcelectra-base.json") for flag in _flags(pretrain))
+    assert [command[command.index("-m") + 1] for command in export.commands] == ["electra_tf.export"] * 2
+    assert {"--network=discriminator", "--network=generator"} <= set(_flags(export))
+    assert {"--task=nsmc", "--init_checkpoint=w/export/discriminator", "--output_dir=w/finetune/nsmc"} <= set(
+        _flags(finetune))
+
+
+def test_plan_dialog_vocabulary_and_sequence_length():
+    stages = recipes.plan(recipes.load_recipe("dialog-koelectra-small"), ["raw.txt"], "w")
+    flags = set(_flags(stages[1])) | set(_flags(stages[2]))
+    assert {"--vocab_size=40000", "--num_unused=500", "--limit_alphabet=6000", "--min_frequency=3",
+            "--pretokenizer=mecab", "--max_seq_length=128"} <= flags
+    assert not any(flag.startswith("--merge_vocab") for flag in flags)
+    assert [stage.name for stage in stages] == list(recipes.STAGES[:-1])  # no fine-tuning task asked for
+
+
+def test_plan_overrides_and_finetune_hparams_reach_the_commands():
+    stages = recipes.plan(recipes.load_recipe("kcelectra-base-v2022"), ["raw.txt"], "w", merge_vocab="v.txt")
+    assert '--hparams={"model_preset": "kcelectra-base-v2022"}' in _flags(stages[3])
+    stages = recipes.plan(recipes.load_recipe("google-electra-small"), ["raw.txt"], "w", finetune_task="nsmc",
+                          finetune_data_dir="d")
+    hparams = [flag for flag in _flags(stages[-1]) if flag.startswith("--hparams=")]
+    assert json.loads(hparams[0].split("=", 1)[1])["layerwise_lr_decay"] == 0.8
+
+
+def test_tiny_scale_swaps_model_steps_vocabulary_and_length():
+    recipe = recipes.load_recipe("koelectra-base-v3")
+    stages = recipes.plan(recipe, ["raw.txt"], "w", scale="tiny", finetune_task="nsmc", finetune_data_dir="d")
+    flags = {flag for stage in stages for flag in _flags(stage)}
+    tiny = PretrainingConfig.from_json_file(os.path.join(ROOT, recipes.TINY["pretrain_config"]))
+    assert {"--vocab_size=4000", "--pretokenizer=mecab", f"--max_seq_length={tiny.max_seq_length}",
+            "--cleaning=koelectra", "--dedupe"} <= flags
+    assert any(flag.endswith("configs/pretrain/tiny.json") for flag in flags)
+    assert any(flag.endswith("configs/finetune/tiny.json") for flag in flags)
+    assert not any("koelectra-base-v3.json" in flag for flag in flags)
+    assert tiny.train_steps <= 1000 and tiny.model_preset == "tiny"
+
+
+def test_plan_errors_name_the_flag():
+    kc = recipes.load_recipe("kcelectra-base")
+    with pytest.raises(recipes.RecipeError, match="--merge_vocab"):
+        recipes.plan(kc, ["raw.txt"], "w")
+    recipes.plan(kc, ["raw.txt"], "w", scale="tiny")  # tiny runs without the other vocabulary
+    with pytest.raises(recipes.RecipeError, match="--finetune_task and --finetune_data_dir"):
+        recipes.plan(kc, ["raw.txt"], "w", merge_vocab="v.txt", finetune_task="nsmc")
+
+
+# Running: order, skipping, resuming, --until ---------------------------------------------------------------------------
+
+def _logging_stage(name, log, exit_code=0, kill=False):
+    code = f"open({str(log)!r}, 'a').write({name!r} + '\\n')"
+    if kill:
+        code += "; import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    elif exit_code:
+        code += f"; raise SystemExit({exit_code})"
+    return recipes.Stage(name, [[sys.executable, "-c", code]], name)
+
+
+def _ran(log):
+    return log.read_text().split() if log.exists() else []
+
+
+def test_stages_run_in_order_then_skip_when_complete(tmp_path):
+    log, work = tmp_path / "log", str(tmp_path / "work")
+    stages = [_logging_stage(name, log) for name in ("a", "b", "c")]
+    rows = recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c"] and [row[1] for row in rows] == ["done"] * 3
+    marker = json.load(open(recipes.marker_path(work, "b")))
+    assert marker["stage"] == "b" and marker["commands"] == stages[1].commands
+    assert sorted(os.listdir(os.path.join(work, ".done"))) == ["a.json", "b.json", "c.json"]  # no temporary left
+    rows = recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c"] and [row[1] for row in rows] == ["skipped (done)"] * 3
+
+
+def test_until_stops_after_the_stage_and_a_later_call_resumes(tmp_path):
+    log, work = tmp_path / "log", str(tmp_path / "work")
+    stages = [_logging_stage(name, log) for name in ("a", "b", "c")]
+    rows = recipes.run_stages(stages, work, until="b")
+    assert _ran(log) == ["a", "b"] and [row[0] for row in rows] == ["a", "b"]
+    recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c"]
+    with pytest.raises(recipes.RecipeError, match="--until"):
+        recipes.run_stages(stages, work, until="z")
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_failed_or_killed_stage_runs_again(tmp_path, how):
+    log, work = tmp_path / "log", str(tmp_path / "work")
+    broken = _logging_stage("b", log, exit_code=3, kill=how == "kill")
+    with pytest.raises(recipes.StageFailed) as failure:
+        recipes.run_stages([_logging_stage("a", log), broken, _logging_stage("c", log)], work)
+    assert failure.value.stage == "b" and failure.value.rows[-1][1].startswith("FAILED")
+    assert _ran(log) == ["a", "b"] and not os.path.exists(recipes.marker_path(work, "b"))
+    recipes.run_stages([_logging_stage(name, log) for name in ("a", "b", "c")], work)
+    assert _ran(log) == ["a", "b", "b", "c"]
+
+
+def test_work_dir_belongs_to_one_recipe_and_scale(tmp_path):
+    recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "tiny")
+    recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "tiny")
+    with pytest.raises(recipes.RecipeError, match="holds recipe koelectra-small-v3 at scale tiny"):
+        recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "full")
+
+
+@pytest.mark.slow
+def test_recipe_command_runs_kcelectra_tiny_through_corpus_then_does_nothing(tmp_path):
+    pytest.importorskip("electra_tf.prepare", reason="electra_tf.prepare lands with the prepare helper's branch")
+    work = str(tmp_path / "kc")
+    command = [sys.executable, "-m", "electra_tf.recipe", "--recipe=kcelectra-base", "--scale=tiny",
+               "--input=data/sample_corpus.txt", f"--work_dir={work}", "--until=corpus",
+               "--merge_vocab=data/sample_vocab/vocab.txt"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for stage in ("prepare", "vocab", "corpus"):
+        assert f"| {stage} | done |" in first.stdout
+    assert "pretrain" not in first.stdout.split("| stage |")[-1]
+    vocab = open(os.path.join(work, "vocab", "vocab.txt"), encoding="utf-8").read().split("\n")
+    merged = open(os.path.join(ROOT, "data", "sample_vocab", "vocab.txt"), encoding="utf-8").read().split("\n")
+    assert set(merged) <= set(vocab)
+    assert json.load(open(os.path.join(work, "corpus", "stats.json")))["examples"] > 0
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "===" not in again.stdout
+    for stage in ("prepare", "vocab", "corpus"):
+        assert f"| {stage} | skipped (done) |" in again.stdout
