@@ -39,11 +39,12 @@ class Features:
         return len(self.inputs["input_ids"])
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class Task:
     """A task's declaration plus the protocol. `splits` maps `train`/`dev`/`test` to a file name or a tuple of
     alternatives (the first that exists is used); a `dev` of None means the test file selects the best epoch,
-    as the KoELECTRA suite does. `metrics[0]` selects the best epoch (higher is better)."""
+    as the KoELECTRA suite does. `metrics[0]` selects the best epoch (higher is better). Tasks compare and hash
+    by identity (`eq=False`): `get_task` hands out a fresh copy of a table entry, which `prepare` may fill in."""
 
     head_type: ClassVar[str] = None
 

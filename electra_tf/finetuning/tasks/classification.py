@@ -39,7 +39,7 @@ class Columns:
         return {key: ref for key, ref in dataclasses.asdict(self).items() if ref is not None}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class SequenceTask(Task):
     """A classification (labels given, or collected from the train file when None) or regression task."""
 

@@ -23,7 +23,7 @@ class QaMeta:
     max_answer_length: int
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class QaTask(Task):
     head_type: ClassVar[str] = "question_answering"
 

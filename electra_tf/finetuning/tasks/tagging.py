@@ -26,7 +26,7 @@ class TaggingExample:
     labels: Optional[list] = None  # label indices per word
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class TaggingTask(Task):
     """`words<TAB>labels` per line (space-separated, equal counts); the other sub-tokens of a word are ignored
     by loss and metric. Words past `max_seq_length` are cut (counted in `truncated`) and scored on the words
