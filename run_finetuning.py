@@ -49,8 +49,7 @@ def main(argv):
         hparams = load_hparams(FLAGS.config, FLAGS.task, FLAGS.hparams)
         task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
                         text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
-                        label_list=FLAGS.labels, id_column=FLAGS.id_column, n_best_size=hparams.n_best_size,
-                        max_answer_length=hparams.max_answer_length)
+                        label_list=FLAGS.labels, id_column=FLAGS.id_column)
         strategy = distribute.strategy_from_flags(FLAGS)
         results = finetune(task, hparams, FLAGS.init_checkpoint, FLAGS.data_dir, FLAGS.output_dir,
                            vocab_file=FLAGS.vocab, strategy=strategy, jit_compile=FLAGS.jit_compile,

@@ -39,11 +39,11 @@ def _data(config, batch_size, sequence_length, batches, num_labels, seed=0):
 
 def ours_runner(model, inputs, labels, args, jit_compile, skip_padding=True):
     """A function ``run(steps)`` → per-step seconds of our `FineTuner` (warm-up done here)."""
-    from electra_tf.finetuning.tasks import NsmcTask
+    from electra_tf.finetuning.tasks import get_task
     from electra_tf.finetuning.trainer import FineTuner, FinetuneHparams
 
     hparams = FinetuneHparams(train_batch_size=args.batch_size, max_seq_length=args.sequence_length)
-    tuner = FineTuner(model, NsmcTask(), hparams, train_steps=10_000, jit_compile=jit_compile)
+    tuner = FineTuner(model, get_task("nsmc"), hparams, train_steps=10_000, jit_compile=jit_compile)
     model.electra.skip_padding &= skip_padding  # the FineTuner turns it on unless jit_compile
     dataset = tf.data.Dataset.from_tensor_slices((inputs, {"labels": labels})).batch(args.batch_size).repeat()
     iterator = iter(dataset.prefetch(2))

@@ -164,3 +164,24 @@ def test_korquad_decoding_on_constructed_logits(tokenizer, korquad_train):
     assert squad.decode_answers(examples, features, start_logits, end_logits)[examples[0].qid] == five_tokens
     limited = squad.decode_answers(examples, features, start_logits, end_logits, max_answer_length=4)
     assert limited[examples[0].qid] != five_tokens
+
+
+def test_korquad_task_takes_every_setting_from_hparams(tokenizer, korquad_train):
+    """doc_stride / max_query_length shape the windows, n_best_size / max_answer_length the decoding: one route."""
+    task = get_task("korquad")
+    hparams = FinetuneHparams(max_seq_length=48, doc_stride=16, max_query_length=16, n_best_size=3,
+                              max_answer_length=4)
+    features = task.featurize(korquad_train[:2], tokenizer, hparams)
+    windows = squad.featurize(korquad_train[:2], tokenizer, 48, 16, 16)
+    np.testing.assert_array_equal(features.inputs["input_ids"], windows.inputs["input_ids"])
+    rng = np.random.default_rng(0)
+    outputs = {"start_logits": rng.normal(size=windows.inputs["input_ids"].shape).astype(np.float32),
+               "end_logits": rng.normal(size=windows.inputs["input_ids"].shape).astype(np.float32)}
+    _, predictions = task.evaluate(korquad_train[:2], features, outputs)
+    expected = squad.decode_answers(korquad_train[:2], windows, outputs["start_logits"], outputs["end_logits"],
+                                    n_best_size=3, max_answer_length=4)
+    assert predictions == expected
+    assert predictions != squad.decode_answers(korquad_train[:2], windows, outputs["start_logits"],
+                                               outputs["end_logits"], n_best_size=20, max_answer_length=30)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['n_best_size'\]"):
+        get_task("korquad", n_best_size=3)

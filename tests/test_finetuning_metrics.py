@@ -25,6 +25,19 @@ def test_macro_f1_hand_computed():
     assert metrics.macro_f1([0, 1], [0, 1], num_labels=3) == pytest.approx(2 / 3)
 
 
+def test_sentence_scores_by_declared_names():
+    gold, pred = [0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2]
+    scores = metrics.sentence_scores(("macro_f1", "accuracy"), gold, pred, num_labels=4)
+    assert list(scores) == ["macro_f1", "accuracy"]  # the declared order: the first selects the best epoch
+    assert scores["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3 + 0) / 4)  # the 4th class counts as 0
+    assert scores["accuracy"] == pytest.approx(4 / 6)
+    regression = metrics.sentence_scores(("spearman", "pearson", "mse"), [1.0, 2.0, 4.0], [1.0, 3.0, 3.0])
+    assert regression["mse"] == pytest.approx(2 / 3)
+    assert regression["spearman"] == pytest.approx(0.8660254, abs=1e-6)  # ranks 1, 2.5, 2.5 vs 1, 2, 3
+    with pytest.raises(ValueError, match=r"unknown metric\(s\) \['f2'\]"):
+        metrics.sentence_scores(("accuracy", "f2"), gold, pred)
+
+
 def test_spearman_and_pearson_hand_computed():
     gold = [1.0, 2.0, 3.0, 4.0, 5.0]
     pred = [5.0, 6.0, 7.0, 8.0, 7.0]  # ranks 1, 2, 3.5, 5, 3.5

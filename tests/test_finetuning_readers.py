@@ -1,13 +1,16 @@
 """Readers: each fixture parses exactly; malformed input fails naming the file and line, or is counted."""
 
+import csv
+import dataclasses
+import json
 import os
 import shutil
 
 import pytest
 from test_finetuning_support import fixture_dir
 
-from electra_tf.finetuning.readers import BadRowError, EmptySplitError
-from electra_tf.finetuning.tasks import NER_LABELS, get_task
+from electra_tf.finetuning.readers import BadRowError, EmptySplitError, MissingLabelsError
+from electra_tf.finetuning.tasks import NER_LABELS, Columns, SequenceTask, get_task
 
 
 def _read(task_name, split, directory=None, **options):
@@ -156,10 +159,73 @@ def test_korquad_bad_answer_offset(tmp_path):
            '{"data": [{"title": "t", "paragraphs": [{"context": "부산은 항구 도시이다.", "qas": ['
            '{"id": "q1", "question": "항구 도시는?", "answers": [{"text": "부산", "answer_start": 0}]},'
            '{"id": "q2", "question": "무엇?", "answers": [{"text": "항구", "answer_start": 0}]}]}]}]}')
-    with pytest.raises(BadRowError, match=r"KorQuAD_v1\.0_dev\.json:data\[0\]\.paragraphs\[0\]\.qas\[1\]: answer"):
+    with pytest.raises(BadRowError, match=r"KorQuAD_v1\.0_dev\.json:data\[0\]\.paragraphs\[0\]\.qas\[1\] "
+                                          r"\(question id 'q2'\): answer '항구' is not at answer_start 0"):
         _read("korquad", "dev", directory=str(tmp_path))
     _, data = _read("korquad", "dev", directory=str(tmp_path), skip_bad_rows=True)
     assert [e.qid for e in data.examples] == ["q1"] and len(data.bad_rows) == 1
+
+
+@pytest.mark.parametrize("start", [-12, -1, 11, 40])
+def test_korquad_answer_start_outside_the_context(tmp_path, start):
+    """Python slicing from -12 finds "부산" in the 12-character context, so a check by slicing alone would
+    accept that negative offset; 11 runs past the end of the context."""
+    context = "부산은 항구 도시이다."
+    assert context[-12:-10] == "부산" and len(context) == 12
+    answer = "부산" if start < 0 else "다."
+    _write(tmp_path / "KorQuAD_v1.0_dev.json", json.dumps({"data": [{"title": "t", "paragraphs": [{
+        "context": context, "qas": [
+            {"id": "q1", "question": "항구 도시는?", "answers": [{"text": "부산", "answer_start": 0}]},
+            {"id": "q7", "question": "어디?", "answers": [{"text": answer, "answer_start": start}]}]}]}]}))
+    with pytest.raises(BadRowError, match=rf"KorQuAD_v1\.0_dev\.json:data\[0\]\.paragraphs\[0\]\.qas\[1\] "
+                                          rf"\(question id 'q7'\): answer '{answer}' at answer_start {start} is "
+                                          r"not within the 12-character context"):
+        _read("korquad", "dev", directory=str(tmp_path))
+    _, data = _read("korquad", "dev", directory=str(tmp_path), skip_bad_rows=True)
+    assert [e.qid for e in data.examples] == ["q1"] and len(data.bad_rows) == 1
+
+
+def test_line_numbers_count_only_newlines(tmp_path):
+    """U+2028, U+0085, \\x0b, \\x0c and \\x1c-\\x1e inside a field keep the row whole (str.splitlines would break
+    it), so the next bad row's line number is the one an editor shows."""
+    odd = "좋\u2028아\u0085요\x0b정\x0c말\x1c최\x1d고\x1e다\u2029!"
+    _write(tmp_path / "ratings_train.txt", f"id\tdocument\tlabel\r\n1\t{odd}\t1\r\n2\t싫어요\t7\n3\t보통\t0\n")
+    with pytest.raises(BadRowError, match=r"ratings_train\.txt:3: unknown label '7'"):
+        _read("nsmc", "train", directory=str(tmp_path))
+    _, data = _read("nsmc", "train", directory=str(tmp_path), skip_bad_rows=True)
+    assert [(e.guid, e.text_a, e.label) for e in data.examples] == [("1", odd, 1), ("3", "보통", 0)]
+    _write(tmp_path / "train.csv", f'text,label\n"{odd}",a\n"둘\n째 줄",b\n셋,b,c\n')
+    with pytest.raises(BadRowError, match=r"train\.csv:5: expected 2 columns, found 3"):
+        _read("text_classification", "train", directory=str(tmp_path))
+    _, data = _read("text_classification", "train", directory=str(tmp_path), skip_bad_rows=True)
+    assert [e.text_a for e in data.examples] == [odd, "둘\n째 줄"]
+
+
+def test_unlabeled_dev_file_is_an_error(tmp_path):
+    source = fixture_dir("generic")
+    shutil.copy(os.path.join(source, "train.csv"), tmp_path / "train.csv")
+    with open(os.path.join(source, "dev.csv"), encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    with open(tmp_path / "dev.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([row[:2] for row in rows])  # id, sentence: no topic column
+    options = dict(text_column="sentence", label_column="topic", id_column="id")
+    with pytest.raises(MissingLabelsError, match=r"dev\.csv: the dev split of task text_classification has no "
+                                                 r"label column 'topic'; it selects the best epoch and needs labels"):
+        _read("text_classification", "dev", directory=str(tmp_path), **options)
+    os.rename(tmp_path / "dev.csv", tmp_path / "test.csv")  # no dev file: the test file selects, same rule
+    with pytest.raises(MissingLabelsError, match=r"test\.csv: the dev split"):
+        _read("text_classification", "dev", directory=str(tmp_path), **options)
+    _, data = _read("text_classification", "test", directory=str(tmp_path), **options)
+    assert len(data.examples) == len(rows) - 1 and all(e.label is None for e in data.examples)
+
+    with open(os.path.join(fixture_dir("korquad"), "KorQuAD_v1.0_dev.json"), encoding="utf-8") as handle:
+        document = json.load(handle)
+    document["data"][0]["paragraphs"][0]["qas"][0]["answers"] = []
+    qid = document["data"][0]["paragraphs"][0]["qas"][0]["id"]
+    _write(tmp_path / "korquad" / "KorQuAD_v1.0_dev.json", json.dumps(document, ensure_ascii=False))
+    with pytest.raises(MissingLabelsError, match=rf"KorQuAD_v1\.0_dev\.json: the dev split of task korquad has 1 "
+                                                 rf"question\(s\) without answers \(first: '{qid}'\)"):
+        _read("korquad", "dev", directory=str(tmp_path / "korquad"))
 
 
 def test_empty_split_and_missing_file(tmp_path):
@@ -182,3 +248,34 @@ def test_task_names_and_aliases():
     with pytest.raises(ValueError, match="text_pair_column"):
         get_task("text_pair_classification")
     assert set(NER_LABELS) >= {"O", "TRM-I", "DAT-B"}
+
+
+def test_headerless_file_declared_by_column_index(tmp_path):
+    """A GLUE-CoLA-like file (no header; source, label, original label, sentence) needs only a declaration."""
+    cola = SequenceTask("cola", {"train": "train.tsv", "dev": "dev.tsv", "test": None}, ("accuracy",), ["0", "1"],
+                        columns=Columns(text=3, label=1, id=0), has_header=False)
+    _write(tmp_path / "train.tsv", "gj04\t1\t\tThe sailors rode the breeze clear of the rocks.\n"
+                                   "gj04\t0\t*\tThe more we study verbs, the crazier they get get.\n\n"
+                                   "gj04\t1\n"
+                                   "cj99\t1\t\tThey drank the pub dry.\n")
+    with pytest.raises(BadRowError, match=r"train\.tsv:4: expected at least 4 columns, found 2"):
+        cola.read(str(tmp_path), "train")
+    data = dataclasses.replace(cola, skip_bad_rows=True).read(str(tmp_path), "train")
+    assert [(e.guid, e.text_a, e.label) for e in data.examples] == [
+        ("gj04", "The sailors rode the breeze clear of the rocks.", 1),
+        ("gj04", "The more we study verbs, the crazier they get get.", 0), ("cj99", "They drank the pub dry.", 1)]
+    assert len(data.bad_rows) == 1 and cola.head_type == "sequence_classification" and cola.metric == "accuracy"
+
+
+def test_alternative_column_names_and_unreadable_csv_row(tmp_path):
+    _write(tmp_path / "val.tsv", "comments\tcontain_gender_bias\tbias\thate\n좋은 말\tFalse\tnone\tnone\n")
+    _, data = _read("hate-speech", "dev", directory=str(tmp_path))
+    assert [(e.text_a, e.label) for e in data.examples] == [("좋은 말", 0)]
+    _write(tmp_path / "val.tsv", "text\thate\n좋은 말\tnone\n")
+    with pytest.raises(BadRowError, match=r"val\.tsv:1: header .* needs one of the columns \['comment', 'comments'\]"):
+        _read("hate-speech", "dev", directory=str(tmp_path))
+    _write(tmp_path / "train.csv", "text,label\n가,a\n나\r다,b\n라,b\n")  # a bare CR in an unquoted CSV field
+    with pytest.raises(BadRowError, match=r"train\.csv:3: unreadable CSV row"):
+        _read("text_classification", "train", directory=str(tmp_path))
+    _, data = _read("text_classification", "train", directory=str(tmp_path), skip_bad_rows=True)
+    assert [e.text_a for e in data.examples] == ["가", "라"]

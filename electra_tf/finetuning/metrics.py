@@ -62,6 +62,21 @@ def spearman(labels, predictions):
     return pearson(_average_ranks(labels), _average_ranks(predictions))
 
 
+def mse(labels, predictions):
+    """Mean squared error of scores."""
+    return float(np.mean((np.asarray(labels, np.float64) - np.asarray(predictions, np.float64)) ** 2))
+
+
+def sentence_scores(names, labels, predictions, num_labels=None):
+    """`{name: score}` for the sentence-level metrics named in `names` (the tasks' declared metrics)."""
+    scorers = {"accuracy": accuracy, "pearson": pearson, "spearman": spearman, "mse": mse,
+               "macro_f1": lambda gold, predicted: macro_f1(gold, predicted, num_labels=num_labels)}
+    unknown = [name for name in names if name not in scorers]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(scorers)}")
+    return {name: scorers[name](labels, predictions) for name in names}
+
+
 # Sequence labelling ---------------------------------------------------------------------------------------
 
 def entity_f1(label_sequences, prediction_sequences, suffix=True):

@@ -19,6 +19,10 @@ class EmptySplitError(ValueError):
     """A split file that holds no usable example."""
 
 
+class MissingLabelsError(ValueError):
+    """A split that must be labelled (dev: it selects the best epoch) but is not."""
+
+
 class RowErrors:
     """Collects (or raises) malformed-row errors of one file."""
 
@@ -44,7 +48,8 @@ def require_file(path, what="input file"):
 
 
 def read_lines(path):
-    """Yields `(line_number, line)` (1-based, without the line break) of a UTF-8 text file."""
+    """Yields `(line_number, line)` (1-based, without the line break) of a UTF-8 text file. Lines end at `\n`
+    or `\r\n` only (not at U+2028, U+0085, form feeds, ... as `str.splitlines` does), so numbers match editors."""
     require_file(path)
     with tf.io.gfile.GFile(path, "rb") as handle:
         data = handle.read()
@@ -53,44 +58,53 @@ def read_lines(path):
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
         raise BadRowError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from error
-    for number, line in enumerate(text.splitlines(), start=1):
-        yield number, line
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final line break ends the last line, it does not start a new one
+    for number, line in enumerate(lines, start=1):
+        yield number, line[:-1] if line.endswith("\r") else line
 
 
-def read_delimited(path, errors, header=None, num_columns=None, delimiter="\t"):
+def read_delimited(path, errors, header=None, delimiter="\t"):
     """Yields `(line_number, row)` of a TSV (plain tab split, quotes are text) or CSV (`delimiter=","`, RFC 4180
-    quoting) file. `header` (a list of names) means the first line is a header that must contain them, and
-    rows come back as dicts by name; otherwise rows are lists of `num_columns` fields. Blank lines are skipped."""
+    quoting) file. `header` (a list of names, or a function from the header's names to that list) means the first
+    line is a header that must contain them, and rows (with as many fields as the header) come back as dicts by
+    name; otherwise rows are lists of fields. Blank lines are skipped."""
     lines = read_lines(path)
     if delimiter == "\t":
         rows = ((number, line.split("\t")) for number, line in lines if line.strip())
     else:
-        rows = _csv_rows(lines, delimiter)
+        rows = _csv_rows(lines, delimiter, errors)
     columns = None
     for number, fields in rows:
         if header is not None and columns is None:
             columns = [name.strip() for name in fields]
-            missing = [name for name in header if name not in columns]
+            required = header(columns) if callable(header) else header
+            missing = [name for name in required if name not in columns]
             if missing:
                 raise BadRowError(
                     f"{path}:{number}: header {columns} lacks column(s) {missing} (expected a header naming "
-                    f"{header})")
+                    f"{required})")
             continue
-        expected = len(columns) if columns is not None else num_columns
-        if expected is not None and len(fields) != expected:
-            errors.bad(number, f"expected {expected} columns, found {len(fields)}")
+        if columns is not None and len(fields) != len(columns):
+            errors.bad(number, f"expected {len(columns)} columns, found {len(fields)}")
             continue
         yield number, dict(zip(columns, fields)) if columns is not None else fields
     if header is not None and columns is None:
-        raise EmptySplitError(f"{path} is empty: expected a header line naming {header}")
+        raise EmptySplitError(f"{path} is empty: expected a header line"
+                              + ("" if callable(header) else f" naming {header}"))
 
 
-def _csv_rows(lines, delimiter):
-    numbered = list(lines)
-    text = "\n".join(line for _, line in numbered)
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    for fields in reader:
-        number = reader.line_num
-        if not any(field.strip() for field in fields):
+def _csv_rows(lines, delimiter, errors):
+    text = "\n".join(line for _, line in lines)
+    reader = csv.reader(io.StringIO(text, newline="\n"), delimiter=delimiter)
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a bare carriage return inside an unquoted field
+            errors.bad(reader.line_num, f"unreadable CSV row ({error})")
             continue
-        yield number, fields
+        if any(field.strip() for field in fields):
+            yield reader.line_num, fields

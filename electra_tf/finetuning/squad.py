@@ -23,7 +23,8 @@ class SquadExample:
 
 
 def read_squad_json(path, errors):
-    """Yields a `SquadExample` per question; a malformed question is reported as `path:data[i]...: reason`."""
+    """Yields a `SquadExample` per question; a malformed question is reported as
+    `path:data[i].paragraphs[j].qas[k] (question id ...): reason`."""
     require_file(path)
     with tf.io.gfile.GFile(path, "r") as handle:
         text = handle.read()
@@ -46,8 +47,9 @@ def read_squad_json(path, errors):
                     errors.bad(where, "question needs 'id' and 'question'")
                     continue
                 qid = str(qa["id"])
+                where = f"{where} (question id {qid!r})"
                 if qid in seen:
-                    errors.bad(where, f"duplicate question id {qid!r}")
+                    errors.bad(where, "duplicate question id")
                     continue
                 answers, problem = [], None
                 for answer in qa.get("answers", []):
@@ -55,6 +57,10 @@ def read_squad_json(path, errors):
                         answer_text, start = str(answer["text"]), int(answer["answer_start"])
                     except (KeyError, TypeError, ValueError):
                         problem = "answer needs 'text' and an integer 'answer_start'"
+                        break
+                    if not answer_text or start < 0 or start + len(answer_text) > len(context):
+                        problem = (f"answer {answer_text!r} at answer_start {start} is not within the "
+                                   f"{len(context)}-character context")
                         break
                     if context[start:start + len(answer_text)] != answer_text:
                         problem = (f"answer {answer_text!r} is not at answer_start {start} of the context "

@@ -7,9 +7,10 @@ Nothing is downloaded: put the task's files (the names in `MANUAL_DOWNLOAD_INSTR
     ds = tfds.load("koelectra_nsmc", split="train",
                    download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(manual_dir=DIR)})
 
-The examples are parsed by the same readers `run_finetuning.py` uses, so `tfds.load` users get the same
-rows (same skipped rows, same labels) as the fine-tuning runs. Splits: `train`, `validation` (when the task
-has a dev file), `test`.
+One builder per benchmark task of `electra_tf.finetuning.tasks.TASKS`, generated from the task's declaration;
+the examples are parsed by the same readers `run_finetuning.py` uses, so `tfds.load` users get the same rows
+(same skipped rows, same labels) as the fine-tuning runs. Splits: `train`, `validation` (when the task has a
+dev file), `test`.
 """
 
 import numpy as np
@@ -20,24 +21,45 @@ from electra_tf.finetuning import tasks as task_lib
 _SPLITS = {"train": tfds.Split.TRAIN, "dev": tfds.Split.VALIDATION, "test": tfds.Split.TEST}
 
 
+def _schema(task):
+    """`(features, record)`: the TFDS features of a task's examples and the function mapping one example."""
+    text = tfds.features.Text
+    if isinstance(task, task_lib.TaggingTask):
+        return ({"id": text(), "tokens": tfds.features.Sequence(text()),
+                 "tags": tfds.features.Sequence(tfds.features.ClassLabel(names=task.labels))},
+                lambda e: {"id": e.guid, "tokens": e.words, "tags": e.labels})
+    if isinstance(task, task_lib.QaTask):
+        return ({"id": text(), "title": text(), "context": text(), "question": text(),
+                 "answers": tfds.features.Sequence({"text": text(),
+                                                    "answer_start": tfds.features.Scalar(dtype=np.int32)})},
+                lambda e: {"id": e.qid, "title": e.title, "context": e.context, "question": e.question,
+                           "answers": {"text": [t for t, _ in e.answers], "answer_start": [s for _, s in e.answers]}})
+    if task.regression:
+        target, target_feature = "score", tfds.features.Scalar(dtype=np.float32)
+    else:
+        target, target_feature = "label", tfds.features.ClassLabel(names=task.labels)
+    if task.pair:
+        return ({"id": text(), "sentence1": text(), "sentence2": text(), target: target_feature},
+                lambda e: {"id": e.guid, "sentence1": e.text_a, "sentence2": e.text_b, target: e.label})
+    return ({"id": text(), "text": text(), target: target_feature},
+            lambda e: {"id": e.guid, "text": e.text_a, target: e.label})
+
+
 class _TaskBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """Shared logic: one builder per `electra_tf.finetuning.tasks` task."""
+    """Shared logic; subclasses set `TASK` (a `tasks.TASKS` name)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Readers of electra_tf.finetuning.tasks."}
     TASK = None
 
-    @classmethod
-    def _task(cls):
-        return task_lib.get_task(cls.TASK)
-
     def _info(self):
+        features, _ = _schema(task_lib.get_task(self.TASK))
         return self.dataset_info_from_configs(
-            features=self._features(), supervised_keys=None,
+            features=tfds.features.FeaturesDict(features), supervised_keys=None,
             description=f"KoELECTRA benchmark task {self.TASK}, read from local files.")
 
     def _split_generators(self, dl_manager):
-        task = self._task()
+        task = task_lib.get_task(self.TASK)
         manual_dir = str(dl_manager.manual_dir)
         generators = {}
         for split in ("train", "dev", "test"):
@@ -48,120 +70,22 @@ class _TaskBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return generators
 
     def _generate_examples(self, manual_dir, split):
-        task = self._task()
+        task = task_lib.get_task(self.TASK)
+        _, record = _schema(task)
         for example in task.read(manual_dir, split).examples:
-            yield self._key(example), self._record(task, example)
-
-    @staticmethod
-    def _key(example):
-        return getattr(example, "guid", None) or example.qid
+            row = record(example)
+            yield row["id"], row
 
 
-def _manual_instructions(task_name):
+def _builder(task_name):
+    """The builder class of one task, registered with TFDS as `koelectra_<task>`."""
     task = task_lib.get_task(task_name)
-    names = sorted({name for name in task.splits.values() if name})
-    return f"Place {', '.join(names)} (the original files, unchanged) in the manual_dir."
+    files = sorted({name for name in task.splits.values() if name})
+    name = "koelectra_" + task_name.replace("-", "_")
+    class_name = "".join(part.capitalize() for part in name.split("_"))
+    return type(class_name, (_TaskBuilder,), {
+        "__module__": __name__, "name": name, "TASK": task_name,
+        "MANUAL_DOWNLOAD_INSTRUCTIONS": f"Place {', '.join(files)} (the original files, unchanged) in the manual_dir."})
 
 
-class _SingleSentenceBuilder(_TaskBuilder, skip_registration=True):
-    def _features(self):
-        return tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "text": tfds.features.Text(),
-            "label": tfds.features.ClassLabel(names=self._task().labels)})
-
-    def _record(self, task, example):
-        return {"id": example.guid, "text": example.text_a, "label": example.label}
-
-
-class _PairBuilder(_TaskBuilder, skip_registration=True):
-    def _features(self):
-        return tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "sentence1": tfds.features.Text(), "sentence2": tfds.features.Text(),
-            "label": tfds.features.ClassLabel(names=self._task().labels)})
-
-    def _record(self, task, example):
-        return {"id": example.guid, "sentence1": example.text_a, "sentence2": example.text_b,
-                "label": example.label}
-
-
-class KoelectraNsmc(_SingleSentenceBuilder):
-    name = "koelectra_nsmc"
-    TASK = "nsmc"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("nsmc")
-
-
-class KoelectraHateSpeech(_SingleSentenceBuilder):
-    name = "koelectra_hate_speech"
-    TASK = "hate-speech"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("hate-speech")
-
-
-class KoelectraPaws(_PairBuilder):
-    name = "koelectra_paws"
-    TASK = "paws"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("paws")
-
-
-class KoelectraKornli(_PairBuilder):
-    name = "koelectra_kornli"
-    TASK = "kornli"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("kornli")
-
-
-class KoelectraQuestionPair(_PairBuilder):
-    name = "koelectra_question_pair"
-    TASK = "question-pair"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("question-pair")
-
-
-class KoelectraKorsts(_TaskBuilder):
-    name = "koelectra_korsts"
-    TASK = "korsts"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("korsts")
-
-    def _features(self):
-        return tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "sentence1": tfds.features.Text(), "sentence2": tfds.features.Text(),
-            "score": tfds.features.Scalar(dtype=np.float32)})
-
-    def _record(self, task, example):
-        return {"id": example.guid, "sentence1": example.text_a, "sentence2": example.text_b,
-                "score": example.label}
-
-
-class KoelectraNaverNer(_TaskBuilder):
-    name = "koelectra_naver_ner"
-    TASK = "naver-ner"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("naver-ner")
-
-    def _features(self):
-        return tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "tokens": tfds.features.Sequence(tfds.features.Text()),
-            "tags": tfds.features.Sequence(tfds.features.ClassLabel(names=task_lib.NER_LABELS))})
-
-    def _record(self, task, example):
-        return {"id": example.guid, "tokens": example.words, "tags": example.labels}
-
-
-class KoelectraKorquad(_TaskBuilder):
-    name = "koelectra_korquad"
-    TASK = "korquad"
-    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_instructions("korquad")
-
-    def _features(self):
-        return tfds.features.FeaturesDict({
-            "id": tfds.features.Text(), "title": tfds.features.Text(), "context": tfds.features.Text(),
-            "question": tfds.features.Text(),
-            "answers": tfds.features.Sequence({"text": tfds.features.Text(),
-                                               "answer_start": tfds.features.Scalar(dtype=np.int32)})})
-
-    def _record(self, task, example):
-        return {"id": example.qid, "title": example.title, "context": example.context,
-                "question": example.question,
-                "answers": {"text": [text for text, _ in example.answers],
-                            "answer_start": [start for _, start in example.answers]}}
-
-
-BUILDERS = {builder.TASK: builder for builder in (
-    KoelectraNsmc, KoelectraNaverNer, KoelectraPaws, KoelectraKornli, KoelectraKorsts, KoelectraQuestionPair,
-    KoelectraKorquad, KoelectraHateSpeech)}
+BUILDERS = {task_name: _builder(task_name) for task_name in task_lib.BENCHMARK_TASKS}

@@ -1,0 +1,62 @@
+"""Extractive question answering (KorQuAD 1.0, SQuAD-v1 JSON): sliding windows over the context, answers
+decoded with n-best / max_answer_length. Every setting (doc_stride, max_query_length, n_best_size,
+max_answer_length) comes from the hparams given to `featurize`."""
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf import io_utils
+from electra_tf.finetuning import metrics, squad
+from electra_tf.finetuning.readers import MissingLabelsError
+from electra_tf.finetuning.tasks.base import Features, Task, unlabeled_dev_message
+
+
+@dataclasses.dataclass
+class QaMeta:
+    """What `evaluate` needs besides the logits: the windows and the decoding settings they were built with."""
+
+    windows: squad.SquadFeatures
+    n_best_size: int
+    max_answer_length: int
+
+
+@dataclasses.dataclass(eq=False)
+class QaTask(Task):
+    head_type: ClassVar[str] = "question_answering"
+
+    def read_file(self, path, errors, data):
+        examples = list(squad.read_squad_json(path, errors))
+        unanswered = [example.qid for example in examples if not example.answers]
+        if data.split == "dev" and unanswered:
+            raise MissingLabelsError(unlabeled_dev_message(
+                path, self.name, f"has {len(unanswered)} question(s) without answers (first: {unanswered[0]!r})"))
+        return examples
+
+    def featurize(self, examples, tokenizer, hparams, training=False):
+        windows = squad.featurize(examples, tokenizer, hparams.max_seq_length, hparams.doc_stride,
+                                  hparams.max_query_length, training=training)
+        return Features(windows.inputs, windows.labels, truncated=windows.truncated,
+                        meta=QaMeta(windows, hparams.n_best_size, hparams.max_answer_length))
+
+    def loss(self, labels, outputs):
+        start = tf.keras.losses.sparse_categorical_crossentropy(
+            labels["start_positions"], outputs["start_logits"], from_logits=True)
+        end = tf.keras.losses.sparse_categorical_crossentropy(
+            labels["end_positions"], outputs["end_logits"], from_logits=True)
+        return tf.reduce_mean((start + end) / 2.0)
+
+    def evaluate(self, examples, features, outputs):
+        meta = features.meta
+        predictions = squad.decode_answers(
+            examples, meta.windows, np.asarray(outputs["start_logits"]), np.asarray(outputs["end_logits"]),
+            n_best_size=meta.n_best_size, max_answer_length=meta.max_answer_length)
+        answers = {example.qid: [text for text, _ in example.answers] for example in examples if example.answers}
+        if len(answers) < len(examples):
+            return {}, predictions
+        return metrics.korquad_scores(answers, predictions), predictions
+
+    def write_predictions(self, path, examples, predictions):
+        io_utils.write_json(path, predictions)
