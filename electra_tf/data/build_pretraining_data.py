@@ -4,10 +4,10 @@
         --output_dir gs://bucket/pretrain_data --max_seq_length 128 [--num_shards N] [--num_workers W] \
         [--seed S] [--cleaning none|koelectra|kcelectra] [--noblanks_separate_docs] [--overwrite]
 
-Input: one sentence per line, a blank line between documents (each file also ends a document); with
-``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are NFC-normalized
-and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized a block at a time by the in-graph
-WordPiece (`tokenization.LineTokenizer`; the same ids as `FastTokenizer` and transformers), packed by
+Input: one sentence per line (lines end at LF or CR LF), a blank line between documents (each file also ends a
+document); with ``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are
+NFC-normalized and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized a block at a time by
+the in-graph WordPiece (`tokenization.LineTokenizer`; the same ids as `FastTokenizer` and transformers), packed by
 `packing.ExampleBuilder` and serialized by `example_records`. Output (`schema`):
 ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
 of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
@@ -53,8 +53,6 @@ from electra_tf.io_utils import expand_globs
 from electra_tf.text import check_cleaning
 from electra_tf.tokenization import load_checked_vocab, save_tokenizer_files
 
-
-# --- the whole build -------------------------------------------------------------------------------------------
 
 def _check_output_dir(output_dir, overwrite):
     if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir) and not overwrite:
