@@ -33,12 +33,12 @@ distribute.define_flags()
 def main(argv):
     del argv
     from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+    from electra_tf.data.schema import shard_files
     import keras
     import tensorflow as tf
 
     from electra_tf.pretraining import loop, rundir
-    from electra_tf.pretraining.model import special_token_ids
-    from electra_tf.tokenization import load_vocab
+    from electra_tf.tokenization import load_vocab, special_token_ids
 
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
     vocab = load_vocab(vocab_file)
@@ -58,7 +58,7 @@ def main(argv):
             rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
             run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
-        dataset_fn = make_pretraining_input_fn(os.path.join(FLAGS.data_dir, "*.tfrecord*"), config.max_seq_length,
+        dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         loop.train(run, dataset_fn, log_fn=logging.info)
     if run.is_chief:

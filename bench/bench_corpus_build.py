@@ -105,12 +105,13 @@ class SlowTokenizer:
 
 
 def run_baseline(corpus, vocab_file, output_dir, max_seq_length):
-    from electra_tf.data.build_pretraining_data import build_shards, plan_shards
+    from electra_tf.data.shard_pipeline import ShardTask, build_shards
+    from electra_tf.data.shard_plan import plan_shards
 
     tokenizer = SlowTokenizer(vocab_file)
-    task = dict(index=0, pieces=plan_shards([corpus], 1)[0], path=os.path.join(output_dir, "baseline.tfrecord"),
-                vocab_file=vocab_file, max_seq_length=max_seq_length, seed=0, cleaning="none",
-                blanks_separate_docs=True)
+    task = ShardTask(index=0, pieces=plan_shards([corpus], 1)[0], path=os.path.join(output_dir, "baseline.tfrecord"),
+                     vocab_file=vocab_file, max_seq_length=max_seq_length, seed=0, cleaning="none",
+                     blanks_separate_docs=True)
     os.makedirs(output_dir, exist_ok=True)
     start = time.perf_counter()
     stats, = build_shards([task], tokenizer=tokenizer)
@@ -121,8 +122,9 @@ def time_build(corpus, vocab_file, output_dir, max_seq_length, workers):
     """One timed build that pays its own tokenizer set-up (the per-process imports are done beforehand)."""
     from electra_tf import tokenization
     from electra_tf.data import build_pretraining_data as builder
+    from electra_tf.data import shard_pipeline
 
-    builder._TOKENIZERS.clear()
+    shard_pipeline._TOKENIZERS.clear()
     tokenization._character_tables.cache_clear()
     tokenization._character_class_patterns.cache_clear()
     start = time.perf_counter()

@@ -1,4 +1,5 @@
-"""File helpers on `tf.io.gfile` (local paths and `gs://` alike): globbing and atomic writes."""
+"""File helpers on `tf.io.gfile` (local paths and `gs://` alike): globbing, the one UTF-8 line reader, atomic
+writes."""
 
 import contextlib
 import json
@@ -20,6 +21,83 @@ def expand_globs(patterns):
             raise FileNotFoundError(f"No file matches input pattern {pattern!r}")
         files.extend(matched)
     return files
+
+
+READ_BLOCK_BYTES = 1024 * 1024
+
+
+class InvalidUtf8:
+    """Lines that held invalid UTF-8 (decoded with U+FFFD): their count and the first `limit` locations,
+    each ``(path, byte_offset, line_number)``."""
+
+    def __init__(self, limit=5):
+        self.lines = 0
+        self.locations = []
+        self.limit = limit
+
+    def add(self, path, offset, line_number):
+        self.lines += 1
+        if len(self.locations) < self.limit:
+            self.locations.append((path, offset, line_number))
+
+
+def read_line_blocks(path, start=0, end=None, invalid=None, on_read=None, block_bytes=READ_BLOCK_BYTES):
+    """Yields the lines of bytes ``[start, end)`` of `path` (local or ``gs://``) in lists of whole lines.
+
+    Lines end only at ``"\n"`` or ``"\r\n"`` (the break is dropped; a lone ``"\r"`` is text); `start` and
+    `end` must be line starts or the file's ends (default: the whole file). Invalid UTF-8 is replaced by
+    U+FFFD and each such line is added to `invalid` (an `InvalidUtf8`, its line number counted from `start`);
+    without `invalid` it raises ``ValueError("path:line: not valid UTF-8")``. `on_read(num_bytes)` is called
+    as bytes are read (for progress bars).
+    """
+    if end is None:
+        end = tf.io.gfile.stat(path).length
+    lines_before = 0
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        handle.seek(start)
+        position, carry = start, b""
+        while position < end:
+            block = handle.read(min(block_bytes, end - position))
+            if not block:
+                break
+            if on_read:
+                on_read(len(block))
+            block_start = position - len(carry)
+            position += len(block)
+            block = carry + block
+            cut = len(block) if position >= end else block.rfind(b"\n") + 1
+            block, carry = block[:cut], block[cut:]
+            lines = _decode_lines(block, path, block_start, lines_before, invalid)
+            lines_before += len(lines)
+            yield lines
+        if carry:
+            yield _decode_lines(carry, path, position - len(carry), lines_before, invalid)
+
+
+def _decode_lines(block, path, block_start, lines_before, invalid):
+    """The lines of `block`, whole lines of `path` from byte `block_start`, after `lines_before` lines."""
+    if not block:
+        return []
+    try:
+        text = block.decode("utf-8")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        lines = text.split("\n")
+    except UnicodeDecodeError:
+        lines, offset = [], block_start
+        for number, raw in enumerate(block.split(b"\n"), start=lines_before + 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                if invalid is None:
+                    raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason})") from error
+                invalid.add(path, offset, number)
+                line = raw.decode("utf-8", errors="replace")
+            offset += len(raw) + 1
+            lines.append(line[:-1] if line.endswith("\r") and offset <= block_start + len(block) else line)
+    if block.endswith(b"\n"):
+        lines.pop()
+    return lines
 
 
 def _temporary_sibling(path):

@@ -11,8 +11,8 @@ syllables, never loose conjoining jamo), then one named cleaning preset:
   replaced by a space, whitespace collapsed, stripped, then `soynlp` `repeat_normalize(num_repeats=2)`
   (``ㅋㅋㅋㅋ`` → ``ㅋㅋ``).
 
-`LineReader` iterates over ``(path, line_number, text)`` of text files (local or ``gs://``, via
-`tf.io.gfile`), decoding bytes with ``errors="replace"`` and counting the lines that held invalid UTF-8.
+`LineReader` iterates over ``(path, line_number, text)`` of text files (local or ``gs://``), read by
+`io_utils.read_line_blocks`: invalid UTF-8 becomes U+FFFD and the lines that held it are counted.
 """
 
 import functools
@@ -22,7 +22,7 @@ import unicodedata
 import tensorflow as tf
 from tqdm import tqdm
 
-from electra_tf.io_utils import expand_globs
+from electra_tf.io_utils import InvalidUtf8, expand_globs, read_line_blocks
 
 CLEANING_PRESETS = ("none", "koelectra", "kcelectra")
 
@@ -104,8 +104,7 @@ class LineReader:
         self.cleaning = check_cleaning(cleaning)
         self._normalize = text_normalizer(cleaning)
         self.progress = progress
-        self.invalid_utf8_lines = 0
-        self.invalid_utf8_examples = []
+        self._invalid = InvalidUtf8()
         self.dropped_lines = 0
 
     def total_bytes(self):
@@ -115,10 +114,10 @@ class LineReader:
         bar = tqdm(total=self.total_bytes(), unit="B", unit_scale=True, desc="reading", disable=not self.progress)
         with bar:
             for path in self.files:
-                with tf.io.gfile.GFile(path, "rb") as handle:
-                    for line_number, raw in enumerate(handle, start=1):
-                        bar.update(len(raw))
-                        text = self._decode(raw, path, line_number).rstrip("\r\n")
+                line_number = 0
+                for lines in read_line_blocks(path, invalid=self._invalid, on_read=bar.update):
+                    for text in lines:
+                        line_number += 1
                         if not text.strip():
                             yield path, line_number, ""
                             continue
@@ -128,14 +127,14 @@ class LineReader:
                             continue
                         yield path, line_number, text
 
-    def _decode(self, raw, path, line_number):
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            self.invalid_utf8_lines += 1
-            if len(self.invalid_utf8_examples) < 5:
-                self.invalid_utf8_examples.append((path, line_number))
-            return raw.decode("utf-8", errors="replace")
+    @property
+    def invalid_utf8_lines(self):
+        return self._invalid.lines
+
+    @property
+    def invalid_utf8_examples(self):
+        """``(path, line_number)`` of the first few lines that held invalid UTF-8."""
+        return [(path, line_number) for path, _, line_number in self._invalid.locations]
 
     def report(self):
         """A one-line summary of replaced and dropped lines (empty string when there is nothing to say)."""
@@ -147,9 +146,3 @@ class LineReader:
             parts.append(f"{self.dropped_lines} line(s) were empty after {self.cleaning!r} cleaning and skipped")
         return "; ".join(parts)
 
-
-def read_lines(paths, cleaning="none"):
-    """Yields the non-empty normalized lines of `paths` (a shortcut over `LineReader`)."""
-    for _, _, text in LineReader(paths, cleaning):
-        if text:
-            yield text

@@ -15,12 +15,17 @@ tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` written in the text stay whole; words 
 would decompose Hangul into conjoining jamo). The character classes are computed from Python's
 `unicodedata`, the same table transformers uses, so the in-graph layer does not depend on RE2's
 Unicode version. Pairs are truncated with transformers' ``longest_first`` rule.
+
+The module is the one tokenizer surface: special-token ids (`special_token_ids`), ``[CLS] A [SEP] B [SEP]``
+assembly (`pair_with_specials` on the host, `InGraphTokenizer.build_model_inputs` in graph) and
+`LineTokenizer` (many corpus lines at once, for `electra_tf.data`).
 """
 
 import functools
 import os
 import re
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -67,6 +72,18 @@ def load_checked_vocab(vocab):
     return check_vocab(list(vocab))
 
 
+def special_token_ids(tokens):
+    """Ids of the special tokens in `tokens` (first occurrence), as ``{"pad", "unk", "cls", "sep", "mask"}``;
+    raises when one is missing (ids are looked up, never assumed)."""
+    index = {}
+    for position, token in enumerate(tokens):
+        index.setdefault(token, position)
+    missing = [token for token in SPECIAL_TOKENS if token not in index]
+    if missing:
+        raise ValueError(f"The vocabulary lacks the special tokens {missing}")
+    return dict(zip(("pad", "unk", "cls", "sep", "mask"), (index[token] for token in SPECIAL_TOKENS)))
+
+
 def longest_first_removals(length_a, length_b, budget, xp=np):
     """Tokens to drop from the ends of segments A and B, with transformers' ``longest_first`` rule.
 
@@ -80,6 +97,19 @@ def longest_first_removals(length_a, length_b, budget, xp=np):
     remove_a = xp.where(a_longer, first + second // 2, second // 2)
     remove_b = xp.where(a_longer, second - second // 2, first + second - second // 2)
     return remove_a, remove_b
+
+
+def pair_with_specials(ids_a, ids_b, max_length, cls_id, sep_id):
+    """``[CLS] A [SEP] (B [SEP])`` of at most `max_length` ids, A and B (lists; `ids_b` may be None) cut at
+    their ends with the ``longest_first`` rule. Returns ``(ids, token_type_ids, truncated)``."""
+    if ids_b is None:
+        keep_a = max(min(len(ids_a), max_length - 2), 0)
+        ids = [cls_id] + ids_a[:keep_a] + [sep_id]
+        return ids, [0] * len(ids), keep_a < len(ids_a)
+    remove_a, remove_b = (int(value) for value in longest_first_removals(len(ids_a), len(ids_b), max_length - 3))
+    first = [cls_id] + ids_a[:len(ids_a) - remove_a] + [sep_id]
+    second = ids_b[:len(ids_b) - remove_b] + [sep_id]
+    return first + second, [0] * len(first) + [1] * len(second), remove_a + remove_b > 0
 
 
 # --- character classes of transformers' BasicTokenizer, from Python's unicodedata ------------------------
@@ -177,7 +207,7 @@ class FastTokenizer:
         tokenizer.decoder = decoders.WordPiece(prefix="##")
         tokenizer.add_special_tokens(SPECIAL_TOKENS)
         self._tokenizer = tokenizer
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (vocab[t] for t in SPECIAL_TOKENS)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = special_token_ids(self.tokens).values()
 
     @classmethod
     def from_vocab_file(cls, path, max_input_chars_per_word=100):
@@ -213,14 +243,7 @@ class FastTokenizer:
 
     def build_model_inputs(self, ids_a, ids_b=None, max_length=128):
         """``[CLS] A [SEP] (B [SEP])`` truncated ``longest_first`` and zero-padded to `max_length`."""
-        if ids_b is None:
-            ids_a = ids_a[: max(max_length - 2, 0)]
-            ids, types = [self.cls_id] + ids_a + [self.sep_id], [0] * (len(ids_a) + 2)
-        else:
-            remove_a, remove_b = longest_first_removals(len(ids_a), len(ids_b), max_length - 3)
-            ids_a, ids_b = ids_a[: len(ids_a) - int(remove_a)], ids_b[: len(ids_b) - int(remove_b)]
-            ids = [self.cls_id] + ids_a + [self.sep_id] + ids_b + [self.sep_id]
-            types = [0] * (len(ids_a) + 2) + [1] * (len(ids_b) + 1)
+        ids, types, _ = pair_with_specials(ids_a, ids_b, max_length, self.cls_id, self.sep_id)
         padding = max_length - len(ids)
         return {"input_ids": ids + [self.pad_id] * padding,
                 "attention_mask": [1] * len(ids) + [0] * padding,
@@ -265,8 +288,7 @@ class InGraphTokenizer(keras.layers.Layer):
         self.tokens = load_checked_vocab(vocab)
         self.max_length = int(max_length)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
-        index = {token: i for i, token in enumerate(self.tokens)}
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (index[t] for t in SPECIAL_TOKENS)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = special_token_ids(self.tokens).values()
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.tokens, suffix_indicator="##", max_bytes_per_word=4 * self.max_input_chars_per_word,
             token_out_type=tf.int32, unknown_token=UNK_TOKEN, no_pretokenization=True)
@@ -365,6 +387,42 @@ def _keep_first(ragged, keep):
     """The first `keep[i]` values of each row of a ragged ``[batch, None]`` tensor."""
     positions = tf.ragged.range(ragged.row_lengths(), dtype=tf.int64)
     return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(tf.cast(keep, tf.int64), 1))
+
+
+# --- corpus lines -----------------------------------------------------------------------------------------
+
+class LineTokenizer:
+    """WordPiece ids of many lines at once, as `FastTokenizer.encode_batch` gives them: the in-graph
+    tokenizer's `distinct_chunk_token_ids` in a `tf.function` (its ops run without the GIL, so a block is
+    tokenized while the previous one is packed).
+
+    The vocabulary is read and checked at once; the layer is built and its graph traced and run once in a
+    background thread, while the caller goes on reading the corpus.
+    """
+
+    def __init__(self, vocab_file):
+        self.tokens = load_checked_vocab(vocab_file)
+        background = ThreadPoolExecutor(1)
+        self._encode = background.submit(self._build_encoder)
+        background.shutdown(wait=False)  # the thread ends once the encoder is built
+
+    def _build_encoder(self):
+        layer = InGraphTokenizer(self.tokens)
+
+        def flat_ids(lines):
+            ids = layer.distinct_chunk_token_ids(lines)
+            return ids.flat_values, ids.row_lengths()
+
+        encode = tf.function(flat_ids, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        encode(tf.constant(["warm up"]))
+        return encode
+
+    def encode_lines(self, lines):
+        """Returns the ids of all `lines` concatenated (int32) and the number of ids of each line."""
+        if not lines:
+            return np.zeros([0], np.int32), np.zeros([0], np.int64)
+        ids, lengths = self._encode.result()(tf.constant(np.array(lines, dtype=object)))
+        return ids.numpy(), lengths.numpy()
 
 
 # --- transformers tokenizer files ------------------------------------------------------------------------

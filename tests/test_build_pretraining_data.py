@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.data import build_pretraining_data as builder_module
-from electra_tf.data.build_pretraining_data import (LineTokenizer, build_pretraining_data, plan_shards,
-                                                    worker_processes)
+from electra_tf.data import shard_pipeline
+from electra_tf.data.build_pretraining_data import build_pretraining_data
+from electra_tf.data.shard_pipeline import worker_processes
+from electra_tf.data.shard_plan import plan_shards
 from electra_tf.data.example_records import serialize_examples
 from electra_tf.data.packing import PackedExample
 from electra_tf.data.pretraining_dataset import pretraining_dataset
 from electra_tf.text import normalize_text
-from electra_tf.tokenization import SPECIAL_TOKENS, load_vocab
+from electra_tf.tokenization import SPECIAL_TOKENS, LineTokenizer, load_vocab
 
 SYLLABLES = "가나다라마바사아자차카타파하서울시는을를에서고했다민국의"
 MAX_LENGTH = 32
@@ -115,7 +116,7 @@ def test_output_identical_for_any_number_of_workers_and_seed_matters(tmp_path, v
     pattern = str(tmp_path / "*.txt")
     kwargs = dict(max_seq_length=MAX_LENGTH, num_shards=4, seed=5, progress=False)
     one = build_pretraining_data(pattern, vocab_file, str(tmp_path / "w1"), num_workers=1, **kwargs)
-    monkeypatch.setattr(builder_module, "MIN_BYTES_PER_WORKER", 1)  # a tiny corpus, yet two processes
+    monkeypatch.setattr(shard_pipeline, "MIN_BYTES_PER_WORKER", 1)  # a tiny corpus, yet two processes
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     two = build_pretraining_data(pattern, vocab_file, str(tmp_path / "w2"), num_workers=2, **kwargs)
     assert (one.pop("worker_processes"), two.pop("worker_processes")) == (1, 2)

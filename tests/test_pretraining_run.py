@@ -18,8 +18,7 @@ from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
 from electra_tf.pretraining import loop, rundir
 from electra_tf.pretraining.config import PretrainingConfig
-from electra_tf.pretraining.model import special_token_ids
-from electra_tf.tokenization import load_vocab
+from electra_tf.tokenization import load_vocab, special_token_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")

@@ -4,7 +4,8 @@ import unicodedata
 
 import pytest
 
-from electra_tf.text import CLEANING_PRESETS, LineReader, normalize_text, read_lines
+from electra_tf.io_utils import InvalidUtf8, read_line_blocks
+from electra_tf.text import CLEANING_PRESETS, LineReader, normalize_text
 
 
 def test_nfd_hangul_becomes_nfc_syllables():
@@ -64,9 +65,28 @@ def test_line_reader_globs_cleaning_and_dropped_lines(tmp_path):
     rows = [(path.rsplit("/", 1)[-1], number, text) for path, number, text in reader]
     assert rows == [("a.txt", 2, "가나"), ("b.txt", 1, ""), ("b.txt", 2, "다라")]
     assert reader.dropped_lines == 1 and reader.invalid_utf8_lines == 0
-    assert list(read_lines(str(tmp_path / "*.txt"))) == ["😂😂", "가나", "다라"]
+    assert [text for _, _, text in LineReader(str(tmp_path / "*.txt")) if text] == ["😂😂", "가나", "다라"]
 
 
 def test_line_reader_missing_input_names_the_pattern(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         LineReader(str(tmp_path / "nothing-here*.txt"))
+
+
+def test_line_blocks_split_only_on_newlines_at_any_block_size(tmp_path):
+    data = "가나\r\n다\r라\n\n마\u2028바\x0b\x0c\x1c\x85사\r\n".encode() + b"\xff\xc3 x\r\n" + "아\r".encode()
+    path = str(tmp_path / "lines.txt")
+    open(path, "wb").write(data)
+    expected = ["가나", "다\r라", "", "마\u2028바\x0b\x0c\x1c\x85사", "\ufffd\ufffd x", "아\r"]
+    for block_bytes in (1, 2, 3, 7, 1 << 20):
+        invalid, read = InvalidUtf8(), []
+        blocks = list(read_line_blocks(path, invalid=invalid, on_read=read.append, block_bytes=block_bytes))
+        assert [line for block in blocks for line in block] == expected
+        assert sum(read) == len(data)
+        assert invalid.lines == 1 and invalid.locations == [(path, data.index(b"\xff"), 5)]
+    start = data.index("마".encode())  # a line start: line numbers count from there
+    invalid = InvalidUtf8()
+    lines = [line for block in read_line_blocks(path, start, data.index("아".encode()), invalid) for line in block]
+    assert lines == expected[3:5] and invalid.locations == [(path, data.index(b"\xff"), 2)]
+    with pytest.raises(ValueError, match="lines.txt:5: not valid UTF-8"):
+        list(read_line_blocks(path))

@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 from electra_tf.text import normalize_text
+from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.tokenization import (SPECIAL_TOKENS, FastTokenizer, InGraphTokenizer, load_vocab,
-                                     longest_first_removals, save_tokenizer_files)
+                                     longest_first_removals, pair_with_specials, save_tokenizer_files,
+                                     special_token_ids)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -144,6 +146,30 @@ def test_longest_first_rule_matches_examples():
     assert tuple(map(int, longest_first_removals(3, 10, 9))) == (0, 4)
     assert tuple(map(int, longest_first_removals(4, 4, 9))) == (0, 0)
     assert tuple(map(int, longest_first_removals(7, 6, 9))) == (2, 2)
+
+
+def test_special_token_ids_are_looked_up():
+    tokens = ["가", "[MASK]", "나", "[SEP]", "[CLS]", "[UNK]", "[PAD]", "[CLS]"]
+    assert special_token_ids(tokens) == {"pad": 6, "unk": 5, "cls": 4, "sep": 3, "mask": 1}
+    with pytest.raises(ValueError, match=r"lacks the special tokens \['\[UNK\]', '\[MASK\]'\]"):
+        special_token_ids(["[PAD]", "[CLS]", "[SEP]"])
+
+
+def test_pair_assembly_is_shared_by_fast_tokenizer_and_adapter(tokenizers, parity_lines):
+    _, fast, _ = tokenizers
+    assert pair_with_specials([5, 6, 7], [8, 9], 7, 2, 3) == ([2, 5, 6, 3, 8, 9, 3], [0, 0, 0, 0, 1, 1, 1], True)
+    assert pair_with_specials([5], None, 4, 2, 3) == ([2, 5, 3], [0, 0, 0], False)
+    firsts, seconds = fast.encode_batch(parity_lines[:200]), fast.encode_batch(parity_lines[200:400])
+    adapter = TokenizerAdapter(fast)
+    for second in (None, seconds):
+        ids, types, mask, truncated = adapter.build_batch(firsts, second, 24)
+        rows = [fast.build_model_inputs(a, None if second is None else second[row], 24)
+                for row, a in enumerate(firsts)]
+        assert ids.tolist() == [row["input_ids"] for row in rows]
+        assert types.tolist() == [row["token_type_ids"] for row in rows]
+        assert mask.tolist() == [row["attention_mask"] for row in rows]
+        lengths = [len(a) + (0 if second is None else len(second[row])) for row, a in enumerate(firsts)]
+        assert 0 < truncated == sum(length > 24 - (2 if second is None else 3) for length in lengths)
 
 
 def test_in_graph_tokenizer_in_tf_data_and_scalar(tokenizers):

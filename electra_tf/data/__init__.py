@@ -1,2 +1,3 @@
-"""Pre-training data: corpus → packed TFRecord shards (`build_pretraining_data`) and the `tf.data` reader
+"""Pre-training data: corpus → packed TFRecord shards (`build_pretraining_data`: `shard_plan`, `corpus_blocks`,
+`shard_pipeline`, `packing`, `example_records`), their record schema (`schema`) and the `tf.data` reader
 (`pretraining_dataset`)."""

@@ -10,6 +10,9 @@ import functools
 
 import numpy as np
 
+from electra_tf.data.schema import FEATURE_NAMES
+
+_IDS, _MASK, _SEGMENTS = FEATURE_NAMES  # the order of the fields in a record (sorted by name)
 _MAX_VARINT_BYTES = 5  # int32 values
 
 
@@ -59,14 +62,14 @@ class _RecordLayout:
     def __init__(self, length):
         self.length = length
         zeros = bytes(length)
-        self.mask_prefix = _feature_entry("input_mask", zeros)[:-length]
-        self.segment_prefix = _feature_entry("segment_ids", zeros)[:-length]
+        self.mask_prefix = _feature_entry(_MASK, zeros)[:-length]
+        self.segment_prefix = _feature_entry(_SEGMENTS, zeros)[:-length]
         self._heads = {}
 
     def head(self, ids_bytes):
         """Everything before the ids' varints, for an ids payload of `ids_bytes` bytes."""
         if ids_bytes not in self._heads:
-            ids_entry = _feature_entry("input_ids", bytes(ids_bytes))
+            ids_entry = _feature_entry(_IDS, bytes(ids_bytes))
             tail = len(self.mask_prefix) + len(self.segment_prefix) + 2 * self.length
             record = _field(1, ids_entry + bytes(tail))
             self._heads[ids_bytes] = record[: len(record) - tail - ids_bytes]
@@ -77,7 +80,7 @@ def serialize_examples(examples):
     """`PackedExample` of int arrays ``[N, L]`` (``input_mask`` and ``segment_ids`` 0/1) → N record bytes."""
     input_ids, input_mask, segment_ids = (np.asarray(values) for values in examples)
     count, length = input_ids.shape
-    for name, values in (("input_mask", input_mask), ("segment_ids", segment_ids)):
+    for name, values in ((_MASK, input_mask), (_SEGMENTS, segment_ids)):
         if values.size and (values.min() < 0 or values.max() > 1):
             raise ValueError(f"{name} must hold only 0 and 1")
     layout = _record_layout(length)

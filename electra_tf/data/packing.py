@@ -25,7 +25,9 @@ import random
 
 import numpy as np
 
-PackedExample = collections.namedtuple("PackedExample", ["input_ids", "input_mask", "segment_ids"])
+from electra_tf.data.schema import FEATURE_NAMES
+
+PackedExample = collections.namedtuple("PackedExample", FEATURE_NAMES)
 PackedExample.__doc__ = "One example as lists of `max_seq_length` ints (or, from `pack`, int arrays [N, L])."
 
 DOCUMENT_END = -1  # in the lengths given to `ExampleBuilder.pack`: a document boundary, not a sentence

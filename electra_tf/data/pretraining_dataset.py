@@ -11,19 +11,17 @@ import os
 
 import tensorflow as tf
 
-from electra_tf.io_utils import expand_globs, read_json
-
-FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+from electra_tf.data.schema import FEATURE_NAMES, read_stats, stats_path
+from electra_tf.io_utils import expand_globs
 
 
 def _check_max_seq_length(files, max_seq_length):
     """Compares with the ``stats.json`` written beside the shards, when there is one."""
-    stats_path = os.path.join(os.path.dirname(files[0]), "stats.json")
-    if tf.io.gfile.exists(stats_path):
-        built = read_json(stats_path).get("max_seq_length")
-        if built is not None and int(built) != int(max_seq_length):
-            raise ValueError(f"max_seq_length={max_seq_length} but the shards in {os.path.dirname(files[0])} "
-                             f"were built with max_seq_length={built} (see {stats_path})")
+    directory = os.path.dirname(files[0])
+    built = (read_stats(directory) or {}).get("max_seq_length")
+    if built is not None and int(built) != int(max_seq_length):
+        raise ValueError(f"max_seq_length={max_seq_length} but the shards in {directory} "
+                         f"were built with max_seq_length={built} (see {stats_path(directory)})")
 
 
 def parse_examples(serialized, max_seq_length):

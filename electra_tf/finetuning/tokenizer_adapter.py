@@ -2,11 +2,13 @@
 
 Batch encoding without special tokens comes from the public API; character offsets (KorQuAD) come from the
 Hugging Face `tokenizers.Tokenizer` the fast tokenizer wraps (a private copy with truncation and padding off).
-`build_batch` assembles `[CLS] a [SEP] (b [SEP])` with transformers' longest-first truncation and counts the
-truncated rows.
+`build_batch` pads the `[CLS] a [SEP] (b [SEP])` rows of `tokenization.pair_with_specials` (transformers'
+longest-first truncation) and counts the truncated rows.
 """
 
 import numpy as np
+
+from electra_tf.tokenization import FastTokenizer, pair_with_specials
 
 
 def _ids(encoded):
@@ -39,8 +41,6 @@ class TokenizerAdapter:
 
     @classmethod
     def from_vocab_file(cls, path):
-        from electra_tf.tokenization import FastTokenizer
-
         return cls(FastTokenizer.from_vocab_file(path))
 
     def encode_batch(self, texts):
@@ -70,28 +70,10 @@ class TokenizerAdapter:
         mask = np.zeros((count, max_length), np.int32)
         truncated = 0
         for row in range(count):
-            a = first[row]
             b = second[row] if second is not None else None
-            a, b, cut = truncate_pair(a, b, max_length - (3 if b is not None else 2))
+            tokens, token_types, cut = pair_with_specials(first[row], b, max_length, self.cls_id, self.sep_id)
             truncated += cut
-            tokens = [self.cls_id] + a + [self.sep_id]
-            length_a = len(tokens)
-            if b is not None:
-                tokens += b + [self.sep_id]
             ids[row, :len(tokens)] = tokens
-            types[row, length_a:len(tokens)] = 1
+            types[row, :len(tokens)] = token_types
             mask[row, :len(tokens)] = 1
         return ids, types, mask, truncated
-
-
-def truncate_pair(a, b, budget):
-    """Longest-first truncation to `budget` tokens in all (transformers' rule, shared with
-    `tokenization.longest_first_removals`). Returns `(a, b, truncated)`."""
-    from electra_tf.tokenization import longest_first_removals
-
-    if b is None:
-        return (a[:budget], None, True) if len(a) > budget else (a, None, False)
-    if len(a) + len(b) <= budget:
-        return a, b, False
-    remove_a, remove_b = (int(value) for value in longest_first_removals(len(a), len(b), budget))
-    return a[:len(a) - remove_a], b[:len(b) - remove_b], True

@@ -16,15 +16,6 @@ from electra_tf.pretraining import masking
 AUC_BINS = 200
 
 
-def special_token_ids(vocab):
-    """Ids of [PAD], [CLS], [SEP], [MASK], looked up in the vocabulary (never assumed)."""
-    index = {token: position for position, token in enumerate(vocab)}
-    missing = [token for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]") if token not in index]
-    if missing:
-        raise ValueError(f"The vocabulary lacks the special tokens {missing}")
-    return {"pad": index["[PAD]"], "cls": index["[CLS]"], "sep": index["[SEP]"], "mask": index["[MASK]"]}
-
-
 def _global_sum(value):
     """Sum over replicas (identity without a strategy)."""
     context = tf.distribute.get_replica_context()
@@ -38,7 +29,7 @@ class ElectraPretrainer(keras.Model):
         super().__init__(**kwargs)
         self._convert_input_args = False  # keep float32 weights and counts under mixed precision
         self.config = config
-        self.special_ids = special_ids  # {"pad", "cls", "sep", "mask"} → id
+        self.special_ids = special_ids  # `tokenization.special_token_ids`: {"pad", "cls", "sep", "mask", ...} → id
         self.discriminator = ElectraForPreTraining(discriminator_config, dtype=self.dtype_policy,
                                                    name="discriminator").build_now()
         shared = None if config.untied_generator_embeddings else self.discriminator.electra.embeddings
