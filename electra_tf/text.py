@@ -8,11 +8,12 @@ syllables, never loose conjoining jamo), then one named cleaning preset:
   whitespace collapsed to one space, ends stripped.
 - ``kcelectra``: character for character the ``clean()`` published with KcELECTRA/KcBERT, in its order:
   (1) every run of characters other than ASCII, Hangul compatibility jamo (ㄱ–ㅣ), Hangul syllables and
-  ``％ · ∼`` becomes one space (so an emoji between two words leaves a space); (2) emoji removed
+  ``％·∼`` becomes one space (so an emoji between two words leaves a space); (2) emoji removed
   (`emoji.replace_emoji`); (3) ``http(s)://`` URLs removed (the published pattern: nothing is left in their
   place, ``www.`` addresses without a scheme stay, and a URL directly followed by Hangul is only removed
-  when it has a path); (4) ends stripped (inner runs of spaces stay); (5) `soynlp`
-  ``repeat_normalize(num_repeats=2)`` (``ㅋㅋㅋㅋ`` → ``ㅋㅋ``, ``하하하하`` → ``하하``).
+  when it has a path, as the pattern's ``\\b`` needs a non-word character after the domain); (4) ends
+  stripped; (5) `soynlp` ``repeat_normalize(num_repeats=2)``: a character repeated four or more times is
+  kept twice (``ㅋㅋㅋㅋ`` → ``ㅋㅋ``, ``하하하하`` → ``하하``) and whitespace runs become one space.
 
 `LineReader` iterates over ``(path, line_number, text)`` of text files (local or ``gs://``, via
 `tf.io.gfile`), decoding bytes with ``errors="replace"`` and counting the lines that held invalid UTF-8.
