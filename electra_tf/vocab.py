@@ -2,7 +2,7 @@
 
     python -m electra_tf.vocab --input 'corpus/*.txt' --output_dir vocab/ --vocab_size 32000 \\
         [--min_frequency 2] [--limit_alphabet 6000] [--num_unused 0] \\
-        [--pretokenizer none|mecab|kiwi] [--cleaning none|koelectra|kcelectra]
+        [--pretokenizer none|mecab|kiwi] [--cleaning none|koelectra|kcelectra] [--merge_vocab OTHER/vocab.txt]
 
 Ids: ``[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4``, then ``[unused0]..[unusedK-1]``, then the learned tokens.
 Training text goes through the same normalization as the tokenizers (NFC, BERT clean-up, Hanja and
@@ -18,20 +18,29 @@ the trainer then learns merges only inside morphemes, and a learned ``<marker>�
 and cut back to `vocab_size` in the trainer's order). Morpheme boundaries are character offsets, so
 analyzers that rewrite forms (Kiwi: ``했`` → ``하 + 었``) still cut the original text.
 The output is deterministic for the same input and options.
+
+``--merge_vocab OTHER/vocab.txt`` (KcELECTRA: 30,000 trained + the rest of KoELECTRA's = 50,135) appends,
+in OTHER's order, every token of OTHER that the trained vocabulary lacks (OTHER's special and ``[unusedN]``
+tokens skipped); every trained id stays unchanged and `vocab_size` counts the trained part only. The
+overlap is printed and written to ``output_dir/merge_report.json``.
 """
 
 import collections
 import os
+import re
 import sys
 
 from absl import app, flags
 
-from electra_tf.io_utils import expand_globs
+from electra_tf.io_utils import expand_globs, write_json
 from electra_tf.text import CLEANING_PRESETS, LineReader
-from electra_tf.tokenization import SPECIAL_TOKENS, is_isolated_char, is_removed_char, save_tokenizer_files
+from electra_tf.tokenization import (SPECIAL_TOKENS, is_isolated_char, is_removed_char, load_vocab,
+                                     save_tokenizer_files)
 
 PRETOKENIZERS = ("none", "mecab", "kiwi")
+MERGE_REPORT_FILE = "merge_report.json"
 _MARKER = "\ue000"
+_UNUSED = re.compile(r"\[unused\d+\]")
 
 
 def unused_tokens(count):
@@ -168,9 +177,13 @@ def _unmark(tokens):
 
 
 def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=6000, num_unused=0,
-                pretokenizer="none", cleaning="none", show_progress=True):
+                pretokenizer="none", cleaning="none", show_progress=True, merge_vocab=None):
     """Trains a WordPiece vocabulary on the lines of `inputs` and writes ``output_dir/vocab.txt`` and
-    ``tokenizer_config.json`` (atomically). Returns the list of tokens."""
+    ``tokenizer_config.json`` (atomically). Returns the list of tokens.
+
+    `merge_vocab`: a ``vocab.txt`` whose missing tokens are appended (`merge_vocabularies`); `vocab_size`
+    is then the size of the trained part, and ``merge_report.json`` records the overlap."""
+    other = load_vocab(merge_vocab) if merge_vocab else None  # a missing file fails before training
     reserved = SPECIAL_TOKENS + unused_tokens(num_unused)
     if vocab_size <= len(reserved):
         raise ValueError(f"vocab_size={vocab_size} leaves no room for learned tokens after the "
@@ -207,8 +220,28 @@ def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=
         raise RuntimeError(f"trainer did not put the reserved tokens first: {tokens[: len(reserved) + 1]}")
     if reader.report():
         print(f"warning: {reader.report()}", file=sys.stderr)
+    report = None
+    if other is not None:
+        tokens, report = merge_vocabularies(tokens, other)
+        report["merged_from"] = merge_vocab
     save_tokenizer_files(tokens, output_dir)
+    if report is not None:
+        write_json(os.path.join(output_dir, MERGE_REPORT_FILE), report)
+        print(f"merged {merge_vocab}: {report['overlap']} of its {report['other_tokens']} tokens were already "
+              f"trained, {report['added']} added → {report['total']} tokens", file=sys.stderr)
     return tokens
+
+
+def merge_vocabularies(trained, other):
+    """`trained` followed by the tokens of `other` it lacks, in `other`'s order (special and ``[unusedN]``
+    tokens of `other` skipped). Returns ``(tokens, report)``; `report` counts the overlap."""
+    known = set(trained)
+    candidates = [token for token in dict.fromkeys(other)
+                  if token not in SPECIAL_TOKENS and not _UNUSED.fullmatch(token)]
+    added = [token for token in candidates if token not in known]
+    report = {"trained_tokens": len(trained), "other_tokens": len(candidates),
+              "overlap": len(candidates) - len(added), "added": len(added), "total": len(trained) + len(added)}
+    return list(trained) + added, report
 
 
 def _checked_nonempty(texts, files):
@@ -228,12 +261,15 @@ def define_flags():
     """Defines the command-line flags (only when run as a script, so importing defines nothing)."""
     flags.DEFINE_multi_string("input", None, "Input text file or glob (local or gs://); repeatable.")
     flags.DEFINE_string("output_dir", None, "Directory for vocab.txt and tokenizer_config.json.")
-    flags.DEFINE_integer("vocab_size", None, "Total vocabulary size, special and unused tokens included.")
+    flags.DEFINE_integer("vocab_size", None, "Total vocabulary size, special and unused tokens included (with "
+                         "--merge_vocab: the size of the trained part).")
     flags.DEFINE_integer("min_frequency", 2, "Minimum count of a merged piece.")
     flags.DEFINE_integer("limit_alphabet", 6000, "Maximum number of distinct characters kept.")
     flags.DEFINE_integer("num_unused", 0, "Number of [unusedN] tokens after the special tokens.")
     flags.DEFINE_enum("pretokenizer", "none", PRETOKENIZERS, "Morpheme analyzer applied before WordPiece training.")
     flags.DEFINE_enum("cleaning", "none", CLEANING_PRESETS, "Cleaning preset (NFC is always applied).")
+    flags.DEFINE_string("merge_vocab", None, "A vocab.txt whose tokens missing from the trained vocabulary "
+                        "are appended (its special and [unusedN] tokens skipped).")
 
 
 def main(argv):
@@ -242,7 +278,8 @@ def main(argv):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
     tokens = build_vocab(FLAGS.input, FLAGS.output_dir, FLAGS.vocab_size, FLAGS.min_frequency,
-                         FLAGS.limit_alphabet, FLAGS.num_unused, FLAGS.pretokenizer, FLAGS.cleaning)
+                         FLAGS.limit_alphabet, FLAGS.num_unused, FLAGS.pretokenizer, FLAGS.cleaning,
+                         merge_vocab=FLAGS.merge_vocab)
     print(f"wrote {os.path.join(FLAGS.output_dir, 'vocab.txt')} ({len(tokens)} tokens)")
 
 

@@ -110,3 +110,86 @@ def test_morpheme_pretokenizers_give_continuation_pieces(tmp_path, pretokenizer)
 def test_unknown_pretokenizer_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="pretokenizer='okt'"):
         build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=300, pretokenizer="okt")
+
+
+# --- --merge_vocab (KcELECTRA: trained vocabulary + the rest of KoELECTRA's) ------------------------------
+
+def test_merge_vocabularies_appends_missing_tokens_in_order():
+    trained = SPECIAL_TOKENS + ["[unused0]", "가", "##나", "서울"]
+    other = SPECIAL_TOKENS + ["[unused0]", "[unused1]", "서울", "부산", "##나", "##다", "부산", "[unused7]", "[UNK]"]
+    merged, report = vocab_module.merge_vocabularies(trained, other)
+    assert merged == trained + ["부산", "##다"]
+    assert report == {"trained_tokens": 9, "other_tokens": 4, "overlap": 2, "added": 2, "total": 11}
+
+
+@pytest.fixture(scope="module")
+def merged_vocab(tmp_path_factory):
+    """A 1,500-token trained vocabulary merged with the 2,000-token sample vocabulary (built in a subprocess
+    through the command line)."""
+    base = tmp_path_factory.mktemp("merge")
+    alone = build_vocab(SAMPLE_CORPUS, str(base / "alone"), vocab_size=1500, num_unused=3, show_progress=False)
+    other = os.path.join(SAMPLE_VOCAB_DIR, "vocab.txt")
+    command = [sys.executable, "-m", "electra_tf.vocab", "--input", SAMPLE_CORPUS, "--output_dir",
+               str(base / "merged"), "--vocab_size", "1500", "--num_unused", "3",
+               "--merge_vocab", other]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr
+    assert "already trained" in done.stderr
+    return alone, load_vocab(other), str(base / "merged")
+
+
+def test_merge_keeps_trained_ids_and_reports_overlap(merged_vocab):
+    alone, other, merged_dir = merged_vocab
+    merged = load_vocab(os.path.join(merged_dir, "vocab.txt"))
+    assert merged[:1500] == alone  # every trained id unchanged
+    expected_added = [token for token in other
+                      if token not in alone and token not in SPECIAL_TOKENS and not token.startswith("[unused")]
+    assert merged[1500:] == expected_added and len(expected_added) > 200
+    assert len(set(merged)) == len(merged)
+    report = json.loads(open(os.path.join(merged_dir, "merge_report.json"), encoding="utf-8").read())
+    assert report["trained_tokens"] == 1500 and report["added"] == len(expected_added)
+    assert report["overlap"] == 2000 - 5 - 20 - len(expected_added) and report["total"] == len(merged)
+
+
+def test_merged_vocab_ids_match_transformers_in_both_tokenizers(merged_vocab):
+    import tensorflow as tf
+    from transformers import ElectraTokenizer
+
+    from electra_tf.tokenization import InGraphTokenizer
+
+    _, _, merged_dir = merged_vocab
+    vocab_path = os.path.join(merged_dir, "vocab.txt")
+    with open(SAMPLE_CORPUS, encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if line.strip()]
+    lines += [" ".join(reversed(line.split())) for line in lines[:100]]  # other word orders
+    lines += ["서울시청에서ㅋㅋ 漢字 😂 ELECTRA", "아버지가방에들어가신다", "[CLS] 회의는 3시 [MASK]"]
+    assert len(lines) >= 300
+    slow = ElectraTokenizer(vocab_path, do_lower_case=False)
+    expected = [slow.encode(line, add_special_tokens=False) for line in lines]
+    assert FastTokenizer.from_vocab_file(vocab_path).encode_batch(lines) == expected
+    assert InGraphTokenizer(vocab_path).token_ids(tf.constant(lines)).to_list() == expected
+    assert any(token_id >= 1500 for row in expected for token_id in row)  # the appended tokens are used
+
+
+def test_merge_with_missing_file_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(vocab_module, "_train", lambda *args: pytest.fail("trained before checking --merge_vocab"))
+    with pytest.raises(FileNotFoundError, match="nope/vocab.txt"):
+        build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1000, merge_vocab=str(tmp_path / "nope" / "vocab.txt"))
+
+
+# --- Dialog-KoELECTRA's options: 500 unused first, limit_alphabet 6000, min_frequency 3, mecab ---------------
+
+def test_dialog_koelectra_options(tmp_path, monkeypatch):
+    calls = []
+    original = vocab_module.morpheme_words
+    monkeypatch.setattr(vocab_module, "morpheme_words", lambda *args: calls.append(1) or original(*args))
+    tokens = build_vocab(SAMPLE_CORPUS, str(tmp_path), vocab_size=1950, min_frequency=3, limit_alphabet=6000,
+                         num_unused=500, pretokenizer="mecab", show_progress=False)
+    with open(SAMPLE_CORPUS, encoding="utf-8") as handle:
+        assert len(calls) == sum(1 for line in handle if line.strip())  # every line went through MeCab
+    written = load_vocab(str(tmp_path / "vocab.txt"))
+    assert written == tokens and len(written) == 1950 and len(set(written)) == 1950
+    assert written[:505] == SPECIAL_TOKENS + [f"[unused{i}]" for i in range(500)]  # ids 0-504
+    assert not any(token.startswith("[unused") for token in written[505:])
+    assert "##는" in written and "##에서" in written
