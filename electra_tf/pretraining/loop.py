@@ -71,10 +71,11 @@ class PretrainingRun:
 
     def initialize_from(self, init_checkpoint, init_generator_checkpoint=None):
         """Loads released weights into a fresh run: both networks of an original TF1 checkpoint, or
-        transformers directories (discriminator, and optionally generator). Optimizer slots start at zero."""
+        transformers directories or keras-hub ELECTRA presets (discriminator, and optionally generator; a
+        keras-hub preset holds the encoder only, so the head starts fresh). Optimizer slots start at zero."""
         from electra_tf import weights
         from electra_tf.formats import tf1_checkpoint
-        from electra_tf.pretrained import detect_source, read_transformers_directory
+        from electra_tf.pretrained import detect_source, read_source
 
         if detect_source(init_checkpoint) == "tf1":
             for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
@@ -83,9 +84,9 @@ class PretrainingRun:
                 weights.assign_arrays(model, arrays, init_checkpoint, allow_missing_head=False)
             return
         if init_generator_checkpoint:
-            _, arrays = read_transformers_directory(init_generator_checkpoint)
+            _, arrays, _ = read_source(init_generator_checkpoint, network="generator")
             weights.assign_arrays(self.pretrainer.generator, arrays, init_generator_checkpoint)
-        _, arrays = read_transformers_directory(init_checkpoint)
+        _, arrays, _ = read_source(init_checkpoint)
         weights.assign_arrays(self.pretrainer.discriminator, arrays, init_checkpoint)
 
     # Step functions -----------------------------------------------------------------------------------------
