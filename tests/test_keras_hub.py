@@ -53,8 +53,9 @@ def korean_lines(count=2400, seed=0):
     ASCII and CJK punctuation, tabs and special tokens (deterministic)."""
     lines = _corpus_lines()
     words = sorted({word for line in lines for word in line.split()})
-    extras = ["2024년", "3.5%", "COVID-19", "KoELECTRA", "ELECTRA는", "韓國", "大韓民國", "😀", "ㅋㅋㅋ", "ㅠㅠ",
-              "“인용”", "『책』", "(괄호)", "[MASK]", "[SEP]", "[UNK]", "a@b.com", "~", "…", "·", "!?", "、", "。"]
+    extras = ["2024년", "3.5%", "COVID-19", "KoELECTRA", "ELECTRA는", "韓國", "大韓民國", "😀", "ㅋㅋㅋ",
+              "ㅠㅠ", "“인용”", "『책』", "(괄호)", "[MASK]", "[SEP]", "[UNK]", "a@b.com", "~", "…", "·", "!?",
+              "、", "。"]
     rng = np.random.default_rng(seed)
     while len(lines) < count:
         chosen = [str(word) for word in rng.choice(words, size=int(rng.integers(3, 15)))]
