@@ -138,7 +138,7 @@ def read_preset(path):
     found = preset_class(path)
     if found != BACKBONE_NAME:
         raise ValueError(f"{path}/config.json: keras-hub preset of {found}, expected {BACKBONE_NAME}")
-    config = config_from_backbone(io_utils.read_json(os.path.join(path, "config.json"))["config"],
+    config = config_from_backbone(io_utils.read_json(os.path.join(path, "config.json")).get("config", {}),
                                   f"{path}/config.json")
     backbone = keras_hub.models.ElectraBackbone.from_preset(path)
     variables = {variable.path: variable for variable in backbone.weights}
