@@ -24,10 +24,12 @@ flags.DEFINE_string("task", None, f"Task: one of {', '.join(TASKS)}.")
 flags.DEFINE_string("config", None, "Fine-tuning config JSON (configs/finetune/*.json); per-task sections apply.")
 flags.DEFINE_string("hparams", None, "JSON object of hyperparameter overrides, e.g. '{\"learning_rate\": 3e-5}'.")
 flags.DEFINE_string("init_checkpoint", None,
-                    "Pre-trained model: a transformers directory or an original ELECTRA TF1 checkpoint.")
+                    "Pre-trained model: a transformers directory, a keras-hub ELECTRA preset or an original "
+                    "ELECTRA TF1 checkpoint.")
 flags.DEFINE_string("data_dir", None, "Directory holding the task's files.")
 flags.DEFINE_string("output_dir", None, "Where results, predictions, logs and the fine-tuned model go.")
-flags.DEFINE_string("vocab", None, "vocab.txt; default: the one beside --init_checkpoint.")
+flags.DEFINE_string("vocab", None,
+                    "vocab.txt; default: the one beside --init_checkpoint (or a keras-hub preset's).")
 flags.DEFINE_string("text_column", "text", "Generic tasks: the text column's header name.")
 flags.DEFINE_string("text_pair_column", None, "Generic tasks: the second text column (pair tasks).")
 flags.DEFINE_string("label_column", "label", "Generic tasks: the label (or score) column.")

@@ -21,8 +21,8 @@ flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
 flags.DEFINE_string("init_checkpoint", None,
-                    "Continue pre-training from an original ELECTRA TF1 checkpoint (both networks) or a "
-                    "transformers discriminator directory.")
+                    "Continue pre-training from an original ELECTRA TF1 checkpoint (both networks), a "
+                    "transformers discriminator directory or a keras-hub ELECTRA preset (encoder only).")
 flags.DEFINE_string("init_generator_checkpoint", None,
                     "transformers generator directory to start the generator from (with a transformers "
                     "--init_checkpoint).")

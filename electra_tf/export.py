@@ -1,5 +1,6 @@
 """Export a model as a transformers directory (or, with `--format saved_model`, a SavedModel for TF Serving:
-see `electra_tf.serving`); CLI `python -m electra_tf.export`.
+see `electra_tf.serving`; with `--format keras_hub`, a keras-hub ElectraBackbone preset: see
+`electra_tf.formats.keras_hub`); CLI `python -m electra_tf.export`.
 
 The directory holds `config.json` (with `architectures`), `tf_model.h5` for transformers' TF classes and,
 when a vocabulary is known, the tokenizer files. PyTorch weights (`model.safetensors`, PyTorch naming, what
@@ -11,12 +12,13 @@ temporary name and swapped in at the end, so a failed export leaves an earlier o
 """
 
 import os
+import sys
 
 import tensorflow as tf
 from absl import app, flags, logging
 
 from electra_tf import io_utils, weights
-from electra_tf.formats import hf_h5, pytorch
+from electra_tf.formats import hf_h5, keras_hub, pytorch
 from electra_tf.models import MODEL_CLASSES
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
@@ -41,16 +43,30 @@ def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="p
     return output_dir
 
 
+def export_keras_hub(model, output_dir, vocab_file=None):
+    """Writes `model`'s encoder as a keras-hub ElectraBackbone preset (+ ElectraTokenizer with `vocab_file`) at
+    `output_dir`, replacing any earlier one atomically; logs what keras-hub computes differently."""
+    if model.head_type != "encoder":
+        logging.info("keras-hub's ElectraBackbone holds the encoder only: the %s head is not exported",
+                     model.head_type)
+    note = keras_hub.write_preset(weights.model_arrays(model), model.config, output_dir, vocab_file)
+    if note:
+        logging.warning("%s", note)
+    return output_dir
+
+
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     """Defines this command's flags (only when it runs as a program, so importing it defines none)."""
-    flags.DEFINE_string("input", None, "A transformers directory, a run_pretraining.py model_dir, or an original "
-                        "ELECTRA TF1 checkpoint.")
+    flags.DEFINE_string("input", None, "A transformers directory, a keras-hub ELECTRA preset, a run_pretraining.py "
+                        "model_dir, or an original ELECTRA TF1 checkpoint.")
     flags.DEFINE_string("output_dir", None, "Directory to write.")
-    flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model"],
-                      "transformers: a directory transformers loads; saved_model: DIR/<version>/ for TF Serving.")
+    flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model", "keras_hub"],
+                      "transformers: a directory transformers loads; saved_model: DIR/<version>/ for TF Serving; "
+                      "keras_hub: a preset keras_hub.models.ElectraBackbone/ElectraTokenizer.from_preset load "
+                      "(encoder only).")
     flags.DEFINE_enum("head", None, sorted(MODEL_CLASSES),
                       "Head to export; default: what the input holds (a discriminator exports ElectraForPreTraining).")
     flags.DEFINE_enum("network", "discriminator", ["discriminator", "generator"],
@@ -63,17 +79,27 @@ def define_flags():
 
 def main(argv):
     del argv
-    model = load_pretrained(FLAGS.input, head_type=FLAGS.head, network=FLAGS.network)
-    vocab = FLAGS.vocab or find_vocab(FLAGS.input)
-    if FLAGS.format == "saved_model":
+    try:
+        export(FLAGS.input, FLAGS.output_dir, FLAGS.format, FLAGS.head, FLAGS.network, FLAGS.vocab,
+               FLAGS.pytorch_subfolder)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+
+
+def export(input_path, output_dir, output_format, head, network, vocab, pytorch_subfolder):
+    """The command: loads `input_path` and writes it in `output_format`."""
+    model = load_pretrained(input_path, head_type=head, network=network)
+    vocab = vocab or find_vocab(input_path)
+    if output_format == "keras_hub":
+        path = export_keras_hub(model, output_dir, vocab_file=vocab)
+    elif output_format == "saved_model":
         if not vocab:
-            raise ValueError(f"A SavedModel tokenizes in the graph and needs a vocabulary: {FLAGS.input} has no "
+            raise ValueError(f"A SavedModel tokenizes in the graph and needs a vocabulary: {input_path} has no "
                              "vocab.txt, pass --vocab")
-        path = export_saved_model(model, FLAGS.output_dir, vocab)
+        path = export_saved_model(model, output_dir, vocab)
     else:
-        path = export_transformers(model, FLAGS.output_dir, vocab_file=vocab,
-                                   pytorch_subfolder=FLAGS.pytorch_subfolder)
-    logging.info("Exported %s (%s) to %s%s", FLAGS.input, model.architecture, path,
+        path = export_transformers(model, output_dir, vocab_file=vocab, pytorch_subfolder=pytorch_subfolder)
+    logging.info("Exported %s (%s) to %s%s", input_path, model.architecture, path,
                  "" if vocab else " without a vocabulary (pass --vocab to add one)")
 
 

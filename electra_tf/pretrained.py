@@ -1,5 +1,5 @@
-"""Loading a model from whatever holds one: a transformers directory, an original ELECTRA TF1 checkpoint, or
-a pre-training directory of this project (`run_pretraining.py --model_dir`)."""
+"""Loading a model from whatever holds one: a transformers directory, a keras-hub ELECTRA preset, an original
+ELECTRA TF1 checkpoint, or a pre-training directory of this project (`run_pretraining.py --model_dir`)."""
 
 import logging
 import os
@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from electra_tf import weights
 from electra_tf.config import HEAD_ARCHITECTURES, ElectraConfig
-from electra_tf.formats import hf_h5, pytorch, tf1_checkpoint
+from electra_tf.formats import hf_h5, keras_hub, pytorch, tf1_checkpoint
 from electra_tf.models import build_model
 from electra_tf.pretraining import rundir
 
@@ -40,14 +40,19 @@ def read_transformers_directory(path):
 
 
 def find_vocab(input_path):
-    """The `vocab.txt` beside (or inside) a model input, if there is one."""
+    """The `vocab.txt` beside (or inside) a model input, or a keras-hub preset's vocabulary, if there is one."""
     directory = input_path if tf.io.gfile.isdir(input_path) else os.path.dirname(input_path)
-    candidate = os.path.join(directory, "vocab.txt")
-    return candidate if tf.io.gfile.exists(candidate) else None
+    for candidate in (os.path.join(directory, "vocab.txt"), os.path.join(directory, keras_hub.VOCABULARY_PATH)):
+        if tf.io.gfile.exists(candidate):
+            return candidate
+    return None
 
 
 def detect_source(path):
-    """'transformers', 'pretraining' or 'tf1' for what `path` holds; raises naming the path otherwise."""
+    """'transformers', 'keras_hub', 'pretraining' or 'tf1' for what `path` holds; raises naming the path
+    otherwise."""
+    if keras_hub.preset_class(path):
+        return "keras_hub"
     if tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, "config.json")):
         return "transformers"
     if tf.io.gfile.isdir(path) and rundir.is_pretraining_dir(path):
@@ -55,8 +60,25 @@ def detect_source(path):
     if tf1_checkpoint.is_tf1_checkpoint(path):
         return "tf1"
     raise FileNotFoundError(
-        f"{path} is neither a transformers directory (config.json + weights), a pre-training directory of "
-        "this project, nor an original ELECTRA checkpoint")
+        f"{path} is neither a transformers directory (config.json + weights), a keras-hub ELECTRA preset, a "
+        "pre-training directory of this project, nor an original ELECTRA checkpoint")
+
+
+def read_source(path, network="discriminator"):
+    """Returns `(config, arrays, default_head)` of what `path` holds (see `detect_source`); `arrays` keyed by
+    transformers TF names. `network` picks the network of a pre-training or TF1 checkpoint."""
+    source = detect_source(path)
+    if source == "transformers":
+        config, arrays = read_transformers_directory(path)
+        return config, arrays, head_from_architectures(config)
+    if source == "keras_hub":
+        config, arrays = keras_hub.read_preset(path)
+        return config, arrays, "encoder"
+    if source == "pretraining":
+        config, arrays = rundir.read_network(path, network)
+    else:
+        config, arrays = tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=None)
+    return config, arrays, "generator" if network == "generator" else "discriminator"
 
 
 def load_pretrained(path, head_type=None, network="discriminator", labels=None, config_overrides=None):
@@ -67,16 +89,7 @@ def load_pretrained(path, head_type=None, network="discriminator", labels=None, 
     `network` picks the discriminator or the generator of a pre-training or TF1 checkpoint; `labels` (ordered names) sets
     `id2label` for a classification head; `config_overrides` replaces other config fields (e.g. dropout).
     """
-    source = detect_source(path)
-    if source == "transformers":
-        config, arrays = read_transformers_directory(path)
-        default_head = head_from_architectures(config)
-    elif source == "pretraining":
-        config, arrays = rundir.read_network(path, network)
-        default_head = "generator" if network == "generator" else "discriminator"
-    else:
-        config, arrays = tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=None)
-        default_head = "generator" if network == "generator" else "discriminator"
+    config, arrays, default_head = read_source(path, network)
     if config_overrides:
         config = config.replace(**config_overrides)
     if labels is not None:

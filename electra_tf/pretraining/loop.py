@@ -15,7 +15,7 @@ from electra_tf import distribute, io_utils, weights
 from electra_tf.export import export_transformers
 from electra_tf.formats import tf1_checkpoint
 from electra_tf.optimization import create_optimizer
-from electra_tf.pretrained import detect_source, read_transformers_directory
+from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
 from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
 
@@ -69,7 +69,8 @@ class PretrainingRun:
 
     def initialize_from(self, init_checkpoint, init_generator_checkpoint=None):
         """Loads released weights into a fresh run: both networks of an original TF1 checkpoint, or
-        transformers directories (discriminator, and optionally generator). Optimizer slots start at zero."""
+        transformers directories or keras-hub ELECTRA presets (discriminator, and optionally generator; a
+        keras-hub preset holds the encoder only, so the head starts fresh). Optimizer slots start at zero."""
         if detect_source(init_checkpoint) == "tf1":
             for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
                 model = getattr(self.pretrainer, network)
@@ -77,9 +78,9 @@ class PretrainingRun:
                 weights.assign_arrays(model, arrays, init_checkpoint, allow_missing_head=False)
             return
         if init_generator_checkpoint:
-            _, arrays = read_transformers_directory(init_generator_checkpoint)
+            _, arrays, _ = read_source(init_generator_checkpoint, network="generator")
             weights.assign_arrays(self.pretrainer.generator, arrays, init_generator_checkpoint)
-        _, arrays = read_transformers_directory(init_checkpoint)
+        _, arrays, _ = read_source(init_checkpoint)
         weights.assign_arrays(self.pretrainer.discriminator, arrays, init_checkpoint)
 
     # Step functions -----------------------------------------------------------------------------------------
