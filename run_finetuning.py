@@ -45,7 +45,8 @@ def main(argv):
     del argv
     from electra_tf.finetuning.readers import BadRowError, EmptySplitError
     from electra_tf.finetuning.tasks import get_task
-    from electra_tf.finetuning.trainer import finetune, load_hparams
+    from electra_tf.finetuning.config import load_hparams
+    from electra_tf.finetuning.trainer import finetune
 
     try:
         hparams = load_hparams(FLAGS.config, FLAGS.task, FLAGS.hparams)

@@ -12,7 +12,7 @@ import os
 from absl import app, flags, logging
 
 from electra_tf import distribute
-from electra_tf.pretraining.config import PretrainingConfig, parse_overrides
+from electra_tf.pretraining.config import PretrainingConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "Pre-training preset JSON (configs/pretrain/*.json).")
@@ -42,7 +42,7 @@ def main(argv):
 
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
     vocab = load_vocab(vocab_file)
-    config = PretrainingConfig.from_json_file(FLAGS.config, parse_overrides(FLAGS.hparams))
+    config = PretrainingConfig.from_json_file(FLAGS.config, FLAGS.hparams)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     strategy = distribute.strategy_from_flags(FLAGS)
     keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout

@@ -8,7 +8,7 @@ from test_finetuning_support import fixture_dir, vocab_file
 from electra_tf.finetuning import squad
 from electra_tf.finetuning.tasks import IGNORE_INDEX, get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
-from electra_tf.finetuning.trainer import FinetuneHparams
+from electra_tf.finetuning.config import FinetuneHparams
 from electra_tf.tokenization import FastTokenizer
 
 

@@ -10,7 +10,8 @@ import pytest
 from test_finetuning_support import fixture_dir, init_checkpoint
 
 from electra_tf.finetuning.tasks import get_task
-from electra_tf.finetuning.trainer import finetune, load_hparams
+from electra_tf.finetuning.config import load_hparams
+from electra_tf.finetuning.trainer import finetune
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONFIG = os.path.join(ROOT, "configs", "finetune", "tiny.json")

@@ -1,10 +1,10 @@
 """`PretrainingConfig`: the pre-training hyperparameters (google-research/electra `configure_pretraining.py`),
-read from `configs/pretrain/*.json` with optional overrides."""
+read from `configs/pretrain/*.json` with optional `--hparams` overrides."""
 
 import dataclasses
-import json
 from typing import Optional
 
+from electra_tf import hparams as hparams_lib
 from electra_tf import io_utils
 from electra_tf.config import ElectraConfig
 
@@ -59,11 +59,11 @@ class PretrainingConfig:
 
     @classmethod
     def from_json_file(cls, path, overrides=None):
-        values = {**io_utils.read_json(path), **(overrides or {})}
-        unknown = set(values) - {field.name for field in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"{path}: unknown pre-training settings {sorted(unknown)}")
-        return cls(**values)
+        """The preset at `path` ← `overrides` (`--hparams`: a dict, JSON text or a .json file)."""
+        known = hparams_lib.field_names(cls)
+        values = io_utils.read_json(path)
+        hparams_lib.check_keys(values, known, path)
+        return cls(**{**values, **hparams_lib.parse_hparams(overrides, known)})
 
     def to_json_file(self, path):
         io_utils.write_json(path, dataclasses.asdict(self))
@@ -86,15 +86,3 @@ class PretrainingConfig:
             hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
             intermediate_size=4 * hidden)
 
-
-def parse_overrides(text):
-    """`--hparams` JSON → dict, with a clear error."""
-    if not text:
-        return {}
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--hparams is not valid JSON: {error}") from error
-    if not isinstance(values, dict):
-        raise ValueError("--hparams must be a JSON object")
-    return values

@@ -6,7 +6,6 @@ import os
 import signal
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -14,10 +13,10 @@ from absl import logging
 from electra_tf import distribute, io_utils, weights
 from electra_tf.export import export_transformers
 from electra_tf.formats import tf1_checkpoint
-from electra_tf.optimization import create_optimizer
 from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
 from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
+from electra_tf.training_step import TrainingStep
 
 
 class PretrainingRun:
@@ -36,20 +35,20 @@ class PretrainingRun:
         self.jit_compile = jit_compile
         with strategy.scope():
             self.pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
-            self.optimizer = create_optimizer(
-                config.learning_rate, config.train_steps, config.warmup_steps, config.weight_decay_rate,
-                config.adam_epsilon, config.lr_decay_power, config.clip_norm,
-                loss_scale=keras.mixed_precision.global_policy().name == "mixed_float16")
-            self.optimizer.build(self.pretrainer.trainable_variables)
+            self.engine = TrainingStep(
+                self.pretrainer, self._loss, jit_compile=jit_compile, learning_rate=config.learning_rate,
+                train_steps=config.train_steps, warmup_steps=config.warmup_steps,
+                weight_decay_rate=config.weight_decay_rate, epsilon=config.adam_epsilon,
+                lr_decay_power=config.lr_decay_power, clip_norm=config.clip_norm)
+            self.optimizer = self.engine.optimizer
             self.checkpoint = tf.train.Checkpoint(pretrainer=self.pretrainer, optimizer=self.optimizer)
             self.manager = tf.train.CheckpointManager(
                 self.checkpoint, self._save_dir, max_to_keep=config.keep_checkpoint_max, checkpoint_name="ckpt")
-        self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
         self._train_steps = tf.function(self._train_steps_fn)
 
     @property
     def step(self):
-        return int(self.optimizer.iterations.numpy())
+        return self.engine.step
 
     def restore(self):
         """Restores the latest checkpoint of `model_dir`; returns its step (0 when there is none)."""
@@ -92,20 +91,14 @@ class PretrainingRun:
         return masking.example_seeds(self.config.seed, self.optimizer.iterations, self.config.train_batch_size,
                                      first_row, rows)
 
-    def _forward_backward_fn(self, batch, masked, seeds):
-        variables = self.pretrainer.trainable_variables
-        with tf.GradientTape() as tape:
-            outputs = self.pretrainer(batch, masked, seeds, training=True)
-            loss = outputs["loss"]
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
-        return outputs, tape.gradient(loss, variables)
+    def _loss(self, batch, masked, seeds):
+        outputs = self.pretrainer(batch, masked, seeds, training=True)
+        return outputs["loss"], outputs
 
     def _replica_step(self, batch):
         seeds = self._seeds(batch)
         masked = self.pretrainer.mask(batch, seeds)
-        outputs, gradients = self._forward_backward(batch, masked, seeds)
-        self.optimizer.apply(gradients, self.pretrainer.trainable_variables)
+        outputs = self.engine.replica_step(batch, masked, seeds)
         statistics = {key: value for key, value in outputs.items() if key != "loss"}
         statistics["nonfinite"] = tf.cast(tf.logical_not(tf.math.is_finite(outputs["loss"])), tf.float32)
         return statistics
@@ -193,7 +186,7 @@ def train(run, dataset_fn, log_fn=print):
             if step % config.log_steps == 0 or step == config.train_steps:
                 elapsed = time.time() - window_time
                 metrics = metrics_from_sums(window, config.gen_weight, config.disc_weight)
-                metrics["learning_rate"] = float(keras.ops.convert_to_numpy(run.optimizer.learning_rate))
+                metrics["learning_rate"] = run.engine.learning_rate()
                 metrics["examples_per_second"] = (step - window_start) * config.train_batch_size / elapsed
                 for name, value in metrics.items():
                     tf.summary.scalar(name, value, step=step)
