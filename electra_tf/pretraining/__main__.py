@@ -1,0 +1,74 @@
+"""Pre-train an ELECTRA generator + discriminator on TFRecords from `electra_tf.data.build_pretraining_data`.
+
+    python -m electra_tf.pretraining --config configs/pretrain/koelectra-small-v3.json \
+        --data_dir DATA --model_dir MODEL [--hparams '{"train_steps": 1000}']
+
+Re-running the same command resumes from the latest checkpoint in MODEL. When training ends (or with
+--export_only) the discriminator and generator are exported to MODEL/export/{discriminator,generator}.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+from absl import app, flags, logging
+
+from electra_tf import distribute
+from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+from electra_tf.data.schema import shard_files
+from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.tokenization import load_vocab, special_token_ids
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", None, "Pre-training preset JSON (configs/pretrain/*.json).")
+flags.DEFINE_string("hparams", None, "JSON object overriding settings of --config.")
+flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
+flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
+flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
+flags.DEFINE_string("init_checkpoint", None,
+                    "Continue pre-training from an original ELECTRA TF1 checkpoint (both networks), a "
+                    "transformers discriminator directory or a keras-hub ELECTRA preset (encoder only).")
+flags.DEFINE_string("init_generator_checkpoint", None,
+                    "transformers generator directory to start the generator from (with a transformers "
+                    "--init_checkpoint).")
+flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --model_dir.")
+distribute.define_flags()
+
+
+def main(argv):
+    del argv
+    vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
+    vocab = load_vocab(vocab_file)
+    config = PretrainingConfig.from_json_file(FLAGS.config, FLAGS.hparams)
+    discriminator_config = config.discriminator_config(vocab_size=len(vocab))
+    strategy = distribute.strategy_from_flags(FLAGS)
+    keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
+    run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
+                              jit_compile=FLAGS.jit_compile)
+    if FLAGS.export_only:
+        if not run.restore():
+            raise FileNotFoundError(f"No checkpoint to export in {FLAGS.model_dir}")
+    else:
+        if not FLAGS.data_dir:
+            raise ValueError("--data_dir is required for training")
+        if run.is_chief:
+            rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
+        if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
+            run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
+        dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
+                                          config.train_batch_size, is_training=True, seed=config.seed)
+        loop.train(run, dataset_fn, log_fn=logging.info)
+    if run.is_chief:
+        paths = run.export(vocab_file)
+        logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))
+
+
+def run():
+    """Console-script entry point (`electra-pretrain`, `python -m electra_tf.pretraining`, run_pretraining.py)."""
+    flags.mark_flags_as_required(["config", "model_dir"])
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
