@@ -3,7 +3,6 @@ checkpoints with `tf.train.CheckpointManager` (resume, preemption), TensorBoard 
 """
 
 import os
-import signal
 import time
 
 import numpy as np
@@ -13,6 +12,7 @@ from absl import logging
 from electra_tf import distribute, io_utils, weights
 from electra_tf.export import export_transformers
 from electra_tf.formats import tf1_checkpoint
+from electra_tf.preemption import SigtermFlag
 from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
 from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
@@ -131,29 +131,6 @@ class PretrainingRun:
         return paths
 
 
-class _Preemption:
-    """Turns SIGTERM into a flag the loop checks between calls (then it saves and stops)."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread
-            self._previous = None
-        return self
-
-    def _handle(self, signum, frame):
-        logging.warning("SIGTERM received: saving a checkpoint and stopping")
-        self.requested = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
 def _sum_into(totals, sums):
     return dict(sums) if totals is None else {key: totals[key] + sums[key] for key in totals}
 
@@ -171,7 +148,7 @@ def train(run, dataset_fn, log_fn=print):
               else tf.summary.create_noop_writer())
     window, window_start, window_time = None, start_step, time.time()
     run_start, metrics, history = time.time(), {}, []
-    with _Preemption() as preemption, writer.as_default():
+    with SigtermFlag() as preemption, writer.as_default():
         while run.step < config.train_steps:
             step = run.step
             boundary = min(config.train_steps, _next_multiple(step, config.log_steps),
