@@ -257,6 +257,7 @@ def main(argv=None):
     scores = {task: {name: [test_score(work, task, name, seed) for seed in range(args.seeds)] for name in inits}
               for task in task_dirs}
     pretrain_seconds = stage_seconds(work, "pretrain")
+    steps = rundir.read_run_configs(model_dir)[0].train_steps  # as run (a re-run skips the stage)
     discriminator = ElectraConfig.from_json_file(os.path.join(pretrained_dir, "config.json"))
     last = history[-1]
     lines = [f"Pre-training: preset `{os.path.basename(preset_path(args.preset))}` (hidden {discriminator.hidden_size}, "

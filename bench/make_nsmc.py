@@ -134,6 +134,8 @@ def write_corpus(path, movies, excluded, seed, max_mb=0):
             block = "\n".join(lines) + "\n\n"
             size = len(block.encode("utf-8"))
             if limit is not None and written["bytes"] + size > limit:
+                if not written["movies"]:
+                    raise ValueError(f"--max_corpus_mb {max_mb}: smaller than the first movie ({size} bytes)")
                 break
             handle.write(block)
             written["reviews"] += len(lines)
@@ -164,7 +166,10 @@ def main(argv=None):
     write_split(os.path.join(args.out, "ratings_test.txt"), test)
     print(f"NSMC: {len(train)} train + {len(test)} test reviews from {len(movies)} movies -> {args.out}")
     if args.corpus_out:
-        counts = write_corpus(args.corpus_out, movies, used, args.seed, args.max_corpus_mb)
+        try:
+            counts = write_corpus(args.corpus_out, movies, used, args.seed, args.max_corpus_mb)
+        except ValueError as error:
+            sys.exit(f"error: {error}")
         print(f"corpus: {counts['reviews']} reviews of {counts['movies']} movies, {counts['bytes'] / 2**20:.1f} MB "
               f"-> {args.corpus_out}")
 

@@ -22,7 +22,7 @@ def _review(review_id, text, rating, movie):
 def _crawl(directory, movies=6, per_movie=12):
     """raw/<movie>.json files: ratings cycle 1..10, one review of each movie too long, one text repeated."""
     raw = directory / "raw"
-    raw.mkdir()
+    raw.mkdir(parents=True)
     review_id = 0
     for movie in range(movies):
         reviews = []
@@ -86,11 +86,13 @@ def test_make_nsmc_corpus_cap_stops_at_a_movie_boundary(tmp_path):
     movies = [(str(index), [_review(index * 10 + line, "리뷰 " * 300 + str(line), 5, str(index))
                             for line in range(3)]) for index in range(5)]
     path = tmp_path / "corpus.txt"
-    counts = make_nsmc.write_corpus(str(path), movies, excluded=set(), seed=0, max_mb=0.006)
+    counts = make_nsmc.write_corpus(str(path), movies, excluded=set(), seed=0, max_mb=0.015)
     text = path.read_text(encoding="utf-8")
-    assert counts["bytes"] == len(text.encode("utf-8")) <= 0.006 * 2 ** 20
+    assert counts["bytes"] == len(text.encode("utf-8")) <= 0.015 * 2 ** 20
     assert 0 < counts["movies"] < 5 and counts["reviews"] == 3 * counts["movies"]
     assert text.endswith("\n\n")
+    with pytest.raises(ValueError, match="smaller than the first movie"):
+        make_nsmc.write_corpus(str(path), movies, excluded=set(), seed=0, max_mb=0.001)
 
 
 def test_budget_hparams_fill_the_steps_and_decay_to_them():
