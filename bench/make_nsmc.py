@@ -8,7 +8,7 @@ text in the NSMC train or test files, one review per line and a blank line betwe
 come in a seeded random order so that `--max_corpus_mb` keeps a random sample of them.
 
     python bench/make_nsmc.py --nsmc_repo NSMC_CLONE --out data_dir [--train 150000 --test 50000] \\
-        [--corpus_out corpus.txt --max_corpus_mb 0] [--seed 1234]
+        [--corpus_out corpus.txt --max_corpus_mb 0 --exclude ratings.txt] [--seed 1234]
 
 NSMC_CLONE is a clone of github.com/e9t/nsmc: a work tree holding raw/, or a bare git directory (read with git).
 """
@@ -111,6 +111,17 @@ def build(movies, train_size, test_size, seed, max_chars=140):
     return train, test, {text for _, text, _ in train + test}
 
 
+def read_documents(path):
+    """The normalized `document` texts of an NSMC-format file (`id document label`, header line)."""
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"--exclude {path}: no such file")
+    with tf.io.gfile.GFile(path, "r") as handle:
+        lines = handle.read().splitlines()
+    if not lines or lines[0].split("\t")[:3] != ["id", "document", "label"]:
+        raise ValueError(f"{path}:1: expected the header id<TAB>document<TAB>label")
+    return {normalize(line.split("\t")[1]) for line in lines[1:] if line.count("\t") >= 2}
+
+
 def write_split(path, rows):
     with io_utils.atomic_file(path) as handle:
         handle.write(HEADER)
@@ -153,6 +164,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--max_chars", type=int, default=140, help="Reviews must be shorter than this.")
     parser.add_argument("--corpus_out", help="Pre-training corpus file of the other reviews.")
+    parser.add_argument("--exclude", action="append", default=[], help="NSMC-format file (e.g. the original "
+                        "ratings.txt) whose documents are kept out of the corpus too; repeatable.")
     parser.add_argument("--max_corpus_mb", type=float, default=0, help="Cap of the corpus (0: everything).")
     args = parser.parse_args(argv)
     try:
@@ -160,6 +173,8 @@ def main(argv=None):
         if not movies:
             raise FileNotFoundError(f"--nsmc_repo {args.nsmc_repo}: no raw/*.json")
         train, test, used = build(movies, args.train, args.test, args.seed, args.max_chars)
+        for path in args.exclude:
+            used |= read_documents(path)
     except (FileNotFoundError, ValueError, KeyError) as error:
         sys.exit(f"error: {error}")
     write_split(os.path.join(args.out, "ratings_train.txt"), train)

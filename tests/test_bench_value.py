@@ -64,6 +64,19 @@ def test_make_nsmc_balances_splits_and_keeps_their_texts_out_of_the_corpus(tmp_p
     assert len([document for document in documents if document.strip()]) == 6
 
 
+def test_make_nsmc_exclude_keeps_another_nsmc_out_of_the_corpus(tmp_path):
+    repo = _crawl(tmp_path / "nsmc")
+    other = tmp_path / "ratings.txt"
+    other.write_text("id\tdocument\tlabel\n1\t영화 3 리뷰 4 끝\t0\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.txt"
+    arguments = ["--nsmc_repo", str(repo), "--out", str(tmp_path / "out"), "--train", "2", "--test", "2",
+                 "--corpus_out", str(corpus)]
+    make_nsmc.main(arguments)
+    assert "영화 3 리뷰 4 끝" in corpus.read_text(encoding="utf-8").splitlines()  # a rating 5 review
+    make_nsmc.main(arguments + ["--exclude", str(other)])
+    assert "영화 3 리뷰 4 끝" not in corpus.read_text(encoding="utf-8").splitlines()
+
+
 def test_make_nsmc_is_deterministic_and_seeded(tmp_path):
     repo = _crawl(tmp_path / "nsmc")
     outputs = []
