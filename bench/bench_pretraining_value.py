@@ -55,6 +55,21 @@ def run(stages, work_dir, rows):
         sys.exit(f"error: {error}; re-run the same command to resume")
 
 
+def pin_settings(args):
+    """Records the settings the work directory's pre-training depends on; refuses a re-run with others."""
+    path = os.path.join(args.work_dir, "bench_settings.json")
+    wanted = {"corpus": args.corpus, "preset": args.preset, "vocab_size": args.vocab_size, "minutes": args.minutes,
+              "probe_steps": args.probe_steps, "warmup_fraction": args.warmup_fraction}
+    if tf.io.gfile.exists(path):
+        found = io_utils.read_json(path)
+        if found != wanted:
+            changed = sorted(key for key in wanted if found.get(key) != wanted[key])
+            sys.exit(f"error: --work_dir {args.work_dir} was pre-trained with other {', '.join(changed)} "
+                     f"({path}): use another directory")
+    else:
+        io_utils.write_json(path, wanted)
+
+
 def data_stages(args, config, paths):
     python = sys.executable
     return [
@@ -123,7 +138,7 @@ def finetune_dir(work_dir, task, init_name, seed):
     return os.path.join(work_dir, "finetune", task, init_name, f"seed{seed}")
 
 
-def test_score(work_dir, task, init_name, seed):
+def read_score(work_dir, task, init_name, seed):
     results = io_utils.read_json(os.path.join(finetune_dir(work_dir, task, init_name, seed), "eval_results.json"))
     return float(results["test"][TASKS[task]])
 
@@ -221,6 +236,7 @@ def main(argv=None):
         sys.exit(f"error: --preset: {error}")
     paths = {"vocab_dir": os.path.join(work, "vocab"), "vocab": os.path.join(work, "vocab", "vocab.txt"),
              "corpus": os.path.join(work, "corpus")}
+    pin_settings(args)
     rows = []
     run(data_stages(args, config, paths), work, rows)
 
@@ -254,7 +270,7 @@ def main(argv=None):
 
     history = read_metrics(model_dir)
     plot_curves(history, os.path.join(work, "pretraining_curves.png"))
-    scores = {task: {name: [test_score(work, task, name, seed) for seed in range(args.seeds)] for name in inits}
+    scores = {task: {name: [read_score(work, task, name, seed) for seed in range(args.seeds)] for name in inits}
               for task in task_dirs}
     pretrain_seconds = stage_seconds(work, "pretrain")
     steps = rundir.read_run_configs(model_dir)[0].train_steps  # as run (a re-run skips the stage)

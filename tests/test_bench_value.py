@@ -128,3 +128,13 @@ def test_value_rows_report_means_sds_and_the_difference():
     rows = value.value_rows({"nsmc": {"pretrained": [0.8, 0.9], "random": [0.6, 0.6]}})
     assert rows == [{"task": "nsmc", "metric": "test accuracy", "pre-trained": "0.8500 ± 0.0707",
                      "random init": "0.6000 ± 0.0000", "difference": "+0.2500 ± 0.0500", "seeds": 2}]
+
+
+def test_a_work_dir_refuses_other_pretraining_settings(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("문장\n", encoding="utf-8")
+    arguments = ["--corpus", str(corpus), "--work_dir", str(tmp_path / "work")]
+    value.pin_settings(value.parse_args(arguments + ["--minutes", "5"]))
+    value.pin_settings(value.parse_args(arguments + ["--minutes", "5", "--seeds", "2"]))  # fine-tuning only
+    with pytest.raises(SystemExit, match="other minutes"):
+        value.pin_settings(value.parse_args(arguments + ["--minutes", "6"]))
