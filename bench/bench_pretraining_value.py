@@ -73,8 +73,8 @@ def pin_settings(args):
 def data_stages(args, config, paths):
     python = sys.executable
     return [
-        Stage("vocab", [[python, "-m", "electra_tf.vocab", f"--input={args.corpus}", f"--output_dir={paths['vocab_dir']}",
-                         f"--vocab_size={args.vocab_size}"]], paths["vocab"]),
+        Stage("vocab", [[python, "-m", "electra_tf.vocab", f"--input={args.corpus}",
+                         f"--output_dir={paths['vocab_dir']}", f"--vocab_size={args.vocab_size}"]], paths["vocab"]),
         Stage("corpus", [[python, "-m", "electra_tf.data.build_pretraining_data", f"--input={args.corpus}",
                           f"--vocab={paths['vocab']}", f"--output_dir={paths['corpus']}",
                           f"--max_seq_length={config.max_seq_length}", "--overwrite"]], paths["corpus"]),
@@ -276,7 +276,8 @@ def main(argv=None):
     steps = rundir.read_run_configs(model_dir)[0].train_steps  # as run (a re-run skips the stage)
     discriminator = ElectraConfig.from_json_file(os.path.join(pretrained_dir, "config.json"))
     last = history[-1]
-    lines = [f"Pre-training: preset `{os.path.basename(preset_path(args.preset))}` (hidden {discriminator.hidden_size}, "
+    preset = os.path.basename(preset_path(args.preset))
+    lines = [f"Pre-training: preset `{preset}` (hidden {discriminator.hidden_size}, "
              f"{discriminator.num_hidden_layers} layers, vocab {discriminator.vocab_size}), {steps} steps of "
              f"{config.train_batch_size} x {config.max_seq_length} tokens in {pretrain_seconds / 60:.1f} min "
              f"(budget {args.minutes:g} min; probe {speed['steps_per_second']:.2f} steps/s); at the end "
