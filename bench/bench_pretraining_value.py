@@ -3,7 +3,8 @@
     python bench/bench_pretraining_value.py --corpus FILE --work_dir DIR [--minutes 30] [--preset tiny] \\
         [--nsmc_dir D] [--korsts_dir D] [--seeds 3] [--vocab_size 8000] [--finetune_config configs/finetune/tiny.json]
 
-1. vocab + corpus: `python -m electra_tf.vocab` and `python -m electra_tf.data.build_pretraining_data` on FILE
+1. prepare + vocab + corpus: `python -m electra_tf.prepare` (cleaning `--cleaning`, default koelectra), then
+   `python -m electra_tf.vocab` and `python -m electra_tf.data.build_pretraining_data` on the prepared corpus
    (FILE is used as it is: no `electra_tf.prepare` stage, see bench/make_nsmc.py for an NSMC-free corpus).
 2. pre-training for a wall-clock budget: a short probe run (`--probe_steps`) measures steps/s and the fixed
    start-up/export time; the real run gets `train_steps = steps/s x (budget - fixed time)`, so it ends by
@@ -84,9 +85,12 @@ def pin_settings(args):
 def data_stages(args, config, paths):
     python = sys.executable
     return [
-        Stage("vocab", [[python, "-m", "electra_tf.vocab", f"--input={args.corpus}",
+        Stage("prepare", [[python, "-m", "electra_tf.prepare", f"--input={args.corpus}",
+                           f"--output={paths['prepared']}", f"--cleaning={args.cleaning}", "--noprogress"]],
+              paths["prepared"]),
+        Stage("vocab", [[python, "-m", "electra_tf.vocab", f"--input={paths['prepared']}",
                          f"--output_dir={paths['vocab_dir']}", f"--vocab_size={args.vocab_size}"]], paths["vocab"]),
-        Stage("corpus", [[python, "-m", "electra_tf.data.build_pretraining_data", f"--input={args.corpus}",
+        Stage("corpus", [[python, "-m", "electra_tf.data.build_pretraining_data", f"--input={paths['prepared']}",
                           f"--vocab={paths['vocab']}", f"--output_dir={paths['corpus']}",
                           f"--max_seq_length={config.max_seq_length}", "--overwrite"]], paths["corpus"]),
     ]
@@ -218,6 +222,8 @@ def parse_args(argv):
     parser.add_argument("--work_dir", required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="Wall-clock budget of the pre-training run.")
     parser.add_argument("--preset", default="tiny", help="configs/pretrain preset name or JSON path.")
+    parser.add_argument("--cleaning", default="koelectra", choices=["none", "koelectra", "kcelectra"],
+                        help="electra_tf.prepare's cleaning preset for FILE.")
     parser.add_argument("--vocab_size", type=int, default=8000)
     parser.add_argument("--probe_steps", type=int, default=60, help="Steps of the speed-measuring probe run.")
     parser.add_argument("--warmup_fraction", type=float, default=0.05)
@@ -245,7 +251,7 @@ def main(argv=None):
         config = PretrainingConfig.from_json_file(preset_path(args.preset))
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: --preset: {error}")
-    paths = {"vocab_dir": os.path.join(work, "vocab"), "vocab": os.path.join(work, "vocab", "vocab.txt"),
+    paths = {"prepared": os.path.join(work, "prepared", "corpus.txt"), "vocab_dir": os.path.join(work, "vocab"), "vocab": os.path.join(work, "vocab", "vocab.txt"),
              "corpus": os.path.join(work, "corpus")}
     pin_settings(args)
     rows = []
