@@ -13,7 +13,8 @@ import sys
 from absl import app, flags
 
 from electra_tf import recipe as recipes
-from electra_tf.pretraining.config import parse_overrides
+from electra_tf.hparams import field_names, parse_hparams
+from electra_tf.pretraining.config import PretrainingConfig
 
 FLAGS = flags.FLAGS
 
@@ -51,7 +52,7 @@ def main(argv):
     del argv
     try:
         recipe = recipes.load_recipe(FLAGS.recipe)
-        stages = demo_stages(FLAGS.work_dir, recipe, FLAGS.corpus, FLAGS.finetune_data, parse_overrides(FLAGS.hparams))
+        stages = demo_stages(FLAGS.work_dir, recipe, FLAGS.corpus, FLAGS.finetune_data, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
         recipes.pin_work_dir(FLAGS.work_dir, recipe["name"], "tiny")
     except (recipes.RecipeError, ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")

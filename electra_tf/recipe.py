@@ -24,7 +24,8 @@ import time
 from absl import app, flags
 
 from electra_tf import io_utils
-from electra_tf.pretraining.config import PretrainingConfig, parse_overrides
+from electra_tf.hparams import field_names, parse_hparams
+from electra_tf.pretraining.config import PretrainingConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE_DIR = os.path.join(ROOT, "configs", "recipes")
@@ -299,7 +300,7 @@ def main(argv):
     try:
         recipe = load_recipe(FLAGS.recipe)
         stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
-                      FLAGS.finetune_data_dir, parse_overrides(FLAGS.hparams))
+                      FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
         pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     except (RecipeError, ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
