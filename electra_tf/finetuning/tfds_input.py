@@ -9,6 +9,8 @@ RTE), else the id as text (GLUE's 0/1 files: TFDS glue's class ids follow them).
 
 import dataclasses
 
+import numpy as np
+
 from electra_tf.finetuning.readers import MissingLabelsError
 
 
@@ -63,7 +65,8 @@ class TfdsSource:
             row = {key: _text(record[feature]) for key, feature in refs.items() if key != "label"}
             label = record[refs["label"]]
             if label >= 0:
-                row["label"] = names[int(label)] if by_name else (str(float(label)) if task.regression
+                # float32 scores as their shortest text, so 3.974 reads back as the file's 3.974
+                row["label"] = names[int(label)] if by_name else (str(np.float32(label)) if task.regression
                                                                    else str(int(label)))
             elif not split.startswith("test"):
                 raise MissingLabelsError(f"{self.split_path(split)}: row {number} has no label; the {split} "
