@@ -17,6 +17,8 @@ def fixture_dir(task):
 
 def _fixture_texts():
     for path in sorted(glob.glob(os.path.join(FIXTURES, "*", "*"))):
+        if os.path.isdir(path):  # glue/<Task>/: English GLUE fixtures stay out of the (Korean) vocab
+            continue
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
         if path.endswith(".json"):

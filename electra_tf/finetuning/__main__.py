@@ -4,7 +4,8 @@
       --init_checkpoint DIR --data_dir DIR --output_dir DIR [--hparams '{"num_train_epochs": 2}']
 
 Writes OUTPUT_DIR/eval_results.json (dev metrics per epoch, best epoch, test metrics), predictions.tsv (or
-predictions.json for KorQuAD) for the test split, logs/ (TensorBoard) and model/ (a transformers directory).
+predictions.json for KorQuAD) for the test split (GLUE tasks also their submission files, CoLA.tsv, ...),
+logs/ (TensorBoard) and model/ (a transformers directory). `--tfds glue/cola` reads a prepared TFDS dataset.
 """
 
 import os
@@ -18,6 +19,7 @@ from electra_tf import distribute  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
+from electra_tf.finetuning.tfds_input import use_tfds  # noqa: E402
 from electra_tf.finetuning.trainer import finetune  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -29,7 +31,10 @@ flags.DEFINE_string("hparams", None, "JSON object of hyperparameter overrides, e
 flags.DEFINE_string("init_checkpoint", None,
                     "Pre-trained model: a transformers directory, a keras-hub ELECTRA preset or an original "
                     "ELECTRA TF1 checkpoint.")
-flags.DEFINE_string("data_dir", None, "Directory holding the task's files.")
+flags.DEFINE_string("data_dir", None, "Directory holding the task's files (not needed with --tfds).")
+flags.DEFINE_string("tfds", None, "Read the splits from this prepared TFDS dataset instead (e.g. glue/cola; the "
+                    "GLUE tasks map its features to their columns).")
+flags.DEFINE_string("tfds_data_dir", None, "TFDS data directory holding the prepared --tfds dataset.")
 flags.DEFINE_string("output_dir", None, "Where results, predictions, logs and the fine-tuned model go.")
 flags.DEFINE_string("vocab", None,
                     "vocab.txt; default: the one beside --init_checkpoint (or a keras-hub preset's).")
@@ -51,6 +56,8 @@ def main(argv):
         task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
                         text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
                         label_list=FLAGS.labels, id_column=FLAGS.id_column)
+        if FLAGS.tfds:
+            task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
         strategy = distribute.strategy_from_flags(FLAGS)
         results = finetune(task, hparams, FLAGS.init_checkpoint, FLAGS.data_dir, FLAGS.output_dir,
                            vocab_file=FLAGS.vocab, strategy=strategy, jit_compile=FLAGS.jit_compile,
@@ -64,7 +71,10 @@ def main(argv):
 
 def run():
     """Console-script entry point (`electra-finetune`, `python -m electra_tf.finetuning`, run_finetuning.py)."""
-    flags.mark_flags_as_required(["task", "init_checkpoint", "data_dir", "output_dir"])
+    flags.mark_flags_as_required(["task", "init_checkpoint", "output_dir"])
+    flags.register_multi_flags_validator(
+        ["data_dir", "tfds"], lambda values: bool(values["data_dir"] or values["tfds"]),
+        message="--data_dir is required (or --tfds)")
     app.run(main)
 
 

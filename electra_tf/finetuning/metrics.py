@@ -1,6 +1,7 @@
-"""The metrics the KoELECTRA benchmark reports, as plain functions over Python/numpy values.
+"""The metrics the KoELECTRA benchmark and GLUE report, over Python/numpy values: scikit-learn and scipy for
+the sentence-level ones, seqeval for NER, the official KorQuAD script's definitions for EM/F1.
 
-Scores are fractions in [0, 1] except the KorQuAD ones, which follow the official script and are percentages.
+Scores are fractions in [0, 1] (correlations in [-1, 1]) except the KorQuAD ones, which are percentages.
 """
 
 import collections
@@ -8,68 +9,60 @@ import re
 import string
 
 import numpy as np
+from scipy import stats
+from sklearn import metrics as sk_metrics
 
 
 def accuracy(labels, predictions):
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    if labels.size == 0:
+    if np.asarray(labels).size == 0:
         raise ValueError("accuracy of an empty set")
-    return float(np.mean(labels == predictions))
+    return float(sk_metrics.accuracy_score(labels, predictions))
 
 
 def macro_f1(labels, predictions, num_labels=None):
-    """Unweighted mean over classes of per-class F1 (a class never seen nor predicted counts as 0,
-    like scikit-learn's `f1_score(average="macro", labels=range(num_labels))`)."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    classes = range(num_labels) if num_labels else sorted(set(labels.tolist()) | set(predictions.tolist()))
-    scores = []
-    for cls in classes:
-        true_positive = np.sum((predictions == cls) & (labels == cls))
-        predicted = np.sum(predictions == cls)
-        actual = np.sum(labels == cls)
-        precision = true_positive / predicted if predicted else 0.0
-        recall = true_positive / actual if actual else 0.0
-        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return float(np.mean(scores))
+    """Unweighted mean over classes of per-class F1; with `num_labels`, a class never seen nor predicted
+    counts as 0."""
+    classes = list(range(num_labels)) if num_labels else None
+    return float(sk_metrics.f1_score(labels, predictions, labels=classes, average="macro", zero_division=0))
+
+
+def f1(labels, predictions):
+    """F1 of the positive class (label id 1), as GLUE reports it for MRPC and QQP."""
+    return float(sk_metrics.f1_score(labels, predictions, pos_label=1, average="binary", zero_division=0))
+
+
+def matthews_corrcoef(labels, predictions):
+    """Matthews correlation coefficient (GLUE's CoLA metric); 0 when either side is constant."""
+    return float(sk_metrics.matthews_corrcoef(labels, predictions))
+
+
+def _constant(*arrays):
+    return any(np.ptp(np.asarray(values, np.float64)) == 0 for values in arrays)
 
 
 def pearson(labels, predictions):
-    labels = np.asarray(labels, np.float64)
-    predictions = np.asarray(predictions, np.float64)
-    if labels.std() == 0 or predictions.std() == 0:
+    """Pearson's r; 0 when either side is constant (undefined)."""
+    if _constant(labels, predictions):
         return 0.0
-    return float(np.corrcoef(labels, predictions)[0, 1])
-
-
-def _average_ranks(values):
-    """Ranks 1..n with ties sharing their average rank (what Spearman's rho needs)."""
-    values = np.asarray(values, np.float64)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), np.float64)
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    return ranks
+    return float(stats.pearsonr(labels, predictions).statistic)
 
 
 def spearman(labels, predictions):
-    """Spearman's rank correlation: Pearson's r of the (tie-averaged) ranks."""
-    return pearson(_average_ranks(labels), _average_ranks(predictions))
+    """Spearman's rank correlation (ties share their average rank); 0 when either side is constant."""
+    if _constant(labels, predictions):
+        return 0.0
+    return float(stats.spearmanr(labels, predictions).statistic)
 
 
 def mse(labels, predictions):
     """Mean squared error of scores."""
-    return float(np.mean((np.asarray(labels, np.float64) - np.asarray(predictions, np.float64)) ** 2))
+    return float(sk_metrics.mean_squared_error(labels, predictions))
 
 
 def sentence_scores(names, labels, predictions, num_labels=None):
     """`{name: score}` for the sentence-level metrics named in `names` (the tasks' declared metrics)."""
-    scorers = {"accuracy": accuracy, "pearson": pearson, "spearman": spearman, "mse": mse,
+    scorers = {"accuracy": accuracy, "pearson": pearson, "spearman": spearman, "mse": mse, "f1": f1,
+               "mcc": matthews_corrcoef,
                "macro_f1": lambda gold, predicted: macro_f1(gold, predicted, num_labels=num_labels)}
     unknown = [name for name in names if name not in scorers]
     if unknown:

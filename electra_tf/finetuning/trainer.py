@@ -254,6 +254,7 @@ def predict_test(tuner, task, splits, features, best_dev_metrics, output_dir):
             splits["test"].examples, features["test"], tuner.predict(features["test"]))
     predictions_file = os.path.join(output_dir, prediction_file_name(task))
     task.write_predictions(predictions_file, splits["test"].examples, predictions)
+    task.write_submission(output_dir, splits["test"].examples, predictions)
     return {"test": test_metrics, "predictions_file": predictions_file}
 
 

@@ -2,7 +2,8 @@
 
 `get_task(name, **options)` returns a task from `TASKS`: the eight KoELECTRA benchmark tasks (`nsmc`,
 `naver-ner`, `paws`, `kornli`, `korsts`, `question-pair`, `korquad`, `hate-speech`) and the generic
-`text_classification`, `text_pair_classification`, `text_regression` over any TSV/CSV with named columns.
+`text_classification`, `text_pair_classification`, `text_regression` over any TSV/CSV with named columns, and
+the nine GLUE tasks (`cola`, `sst`, `mrpc`, `sts`, `qqp`, `mnli`, `qnli`, `rte`, `wnli`; see `glue`).
 A new TSV task is one more `SequenceTask(...)` entry (columns by header name, or by index with
 `has_header=False`). Families: `classification` (sentence / pair classification and regression), `tagging`
 (NER), `qa` (KorQuAD).
@@ -12,11 +13,11 @@ import dataclasses
 
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError, MissingLabelsError
 from electra_tf.finetuning.tasks.base import Features, SplitData, Task
-from electra_tf.finetuning.tasks.classification import ClassificationExample, Columns, SequenceTask
+from electra_tf.finetuning.tasks.classification import BINARY, ClassificationExample, Columns, SequenceTask
+from electra_tf.finetuning.tasks.glue import GLUE_ALIASES, GLUE_TASKS, GlueTask
 from electra_tf.finetuning.tasks.qa import QaTask
 from electra_tf.finetuning.tasks.tagging import IGNORE_INDEX, NER_LABELS, TaggingExample, TaggingTask
 
-BINARY = ["0", "1"]
 _USER_FILES = {split: (f"{split}.tsv", f"{split}.csv") for split in ("train", "test")}
 _USER_FILES["dev"] = ("dev.tsv", "dev.csv") + _USER_FILES["test"]  # no dev file: the test file selects
 
@@ -47,14 +48,16 @@ TASKS = {task.name: task for task in (
                  columns=Columns(text="text", text_pair="text_pair", label="label")),
     SequenceTask("text_regression", _USER_FILES, ("spearman", "pearson", "mse"), regression=True,
                  columns=Columns(text="text", label="label")),
+    *GLUE_TASKS,
 )}
 BENCHMARK_TASKS = ["nsmc", "naver-ner", "paws", "kornli", "korsts", "question-pair", "korquad", "hate-speech"]
+GLUE = [task.name for task in GLUE_TASKS]
 _USER_TASKS = ("text_classification", "text_pair_classification", "text_regression")
 _USER_OPTIONS = ("text_column", "text_pair_column", "label_column", "label_list", "id_column")
 
 _ALIASES = {"paws-x": "paws", "paws-x-ko": "paws", "ner": "naver-ner", "qpair": "question-pair",
             "korean-hate-speech": "hate-speech", "hate": "hate-speech", "korquad-1.0": "korquad",
-            "korquad1": "korquad"}
+            "korquad1": "korquad", **GLUE_ALIASES}
 
 
 def canonical_name(name):
@@ -92,6 +95,7 @@ def get_task(name, skip_bad_rows=False, **options):
     return task
 
 
-__all__ = ["Task", "SequenceTask", "TaggingTask", "QaTask", "Columns", "TASKS", "BENCHMARK_TASKS", "get_task",
+__all__ = ["Task", "SequenceTask", "GlueTask", "GLUE", "TaggingTask",
+           "QaTask", "Columns", "TASKS", "BENCHMARK_TASKS", "get_task",
            "canonical_name", "NER_LABELS", "IGNORE_INDEX", "BadRowError", "EmptySplitError",
            "MissingLabelsError", "Features", "SplitData", "ClassificationExample", "TaggingExample"]

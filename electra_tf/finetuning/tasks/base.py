@@ -53,6 +53,7 @@ class Task:
     metrics: tuple
     labels: Optional[list] = None  # ordered label names (the model's id2label); None: one regression output
     skip_bad_rows: bool = False
+    source: object = None  # where the splits come from instead of data_dir's files (a `tfds_input.TfdsSource`)
 
     @property
     def metric(self):
@@ -64,6 +65,8 @@ class Task:
     # Reading -----------------------------------------------------------------------------------------------
 
     def split_path(self, data_dir, split):
+        if self.source is not None:
+            return self.source.split_path(split)
         names = self.splits.get(split)
         if names is None and split == "dev":
             names = self.splits.get("test")
@@ -74,13 +77,17 @@ class Task:
         return next((path for path in paths if tf.io.gfile.exists(path)), paths[0])
 
     def has_split(self, data_dir, split):
+        if self.source is not None:
+            return self.source.has_split(split)
         try:
             return tf.io.gfile.exists(self.split_path(data_dir, split))
         except ValueError:
             return False
 
     def read(self, data_dir, split):
-        path = require_file(self.split_path(data_dir, split), f"{split} file of task {self.name}")
+        path = self.split_path(data_dir, split)
+        if self.source is None:
+            require_file(path, f"{split} file of task {self.name}")
         errors = RowErrors(path, self.skip_bad_rows)
         data = SplitData(split, path, [])
         data.examples = list(self.read_file(path, errors, data))
@@ -112,6 +119,9 @@ class Task:
 
     def write_predictions(self, path, examples, predictions):
         raise NotImplementedError
+
+    def write_submission(self, output_dir, examples, predictions):
+        """Extra test-prediction files in a benchmark's submission format (GLUE's); none by default."""
 
 
 def label_map(labels):

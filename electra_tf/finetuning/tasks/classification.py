@@ -15,6 +15,8 @@ from electra_tf.finetuning.readers import (BadRowError, EmptySplitError, Missing
                                            read_delimited, require_file)
 from electra_tf.finetuning.tasks.base import Features, Task, label_map, unlabeled_dev_message
 
+BINARY = ["0", "1"]
+
 
 @dataclasses.dataclass
 class ClassificationExample:
@@ -22,6 +24,7 @@ class ClassificationExample:
     text_a: str
     text_b: Optional[str] = None
     label: object = None  # label index (int), score (float) or None when the file has no labels
+    subset: Optional[str] = None  # which part of a two-file split the row is from (MNLI's matched/mismatched)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,8 @@ class SequenceTask(Task):
     regression: bool = False
     has_header: bool = True
     skip_empty_text: bool = False  # drop (and count) rows with an empty text, as the suite does for PAWS
+    test_columns: Columns = None  # the test file's columns by header name, when its layout differs (GLUE's CoLA)
+    tfds_columns: Columns = None  # the TFDS features holding the columns, for `--tfds` (see `tfds_input`)
 
     @property
     def pair(self):
@@ -88,9 +93,13 @@ class SequenceTask(Task):
     def _rows(self, path, errors, split):
         """Yields `(line_number, {"text", "text_pair", "label", "id": field})`; `label` is absent when a test
         file has no label column (predictions only), and so is `id` when its column is absent."""
+        if self.source is not None:
+            yield from self.source.rows(self, split)
+            return
         delimiter = "," if path.endswith(".csv") else "\t"
-        refs = self.columns.named()
-        if not self.has_header:
+        columns = self.test_columns if split.startswith("test") and self.test_columns else self.columns
+        refs = columns.named()
+        if not self.has_header and columns is self.columns:
             width = max(refs.values()) + 1
             for number, fields in read_delimited(path, errors, delimiter=delimiter):
                 if len(fields) < width:
@@ -107,9 +116,9 @@ class SequenceTask(Task):
                 if present is None and key == "id":
                     continue
                 if present is None and key == "label" and split != "train":
-                    if split == "dev":
+                    if split.startswith("dev"):
                         raise MissingLabelsError(unlabeled_dev_message(
-                            path, self.name, f"has no label column {self.columns.label!r}"))
+                            path, self.name, f"has no label column {columns.label!r}"))
                     continue
                 if present is None and len(options) > 1:
                     raise BadRowError(f"{path}:1: header {header} needs one of the columns {list(options)}")
