@@ -22,7 +22,7 @@ FLAG = "--checkpoint_steps"
 
 
 def parse_steps(text):
-    """`all` → None (every checkpoint); `N,M,…` → the sorted distinct steps. Raises a ValueError naming the flag."""
+    """`all` → None (every checkpoint); `N,M,…` → the sorted distinct steps. A ValueError names the flag."""
     text = (text or "").strip()
     if text.lower() == ALL:
         return None
