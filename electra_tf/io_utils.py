@@ -121,6 +121,21 @@ def atomic_file(path, mode="w"):
             tf.io.gfile.remove(temporary)
 
 
+def copy_file(source, path):
+    """Copies `source` to a temporary sibling of `path` (server-side on object stores), then renames it onto
+    `path`: a reader sees the whole file or none."""
+    parent = os.path.dirname(path)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    temporary = _temporary_sibling(path)
+    try:
+        tf.io.gfile.copy(source, temporary, overwrite=True)
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    finally:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+
+
 def write_json(path, value):
     """Writes `value` as indented UTF-8 JSON, atomically."""
     with atomic_file(path) as handle:

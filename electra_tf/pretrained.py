@@ -1,5 +1,6 @@
 """Loading a model from whatever holds one: a transformers directory, a keras-hub ELECTRA preset, an original
-ELECTRA TF1 checkpoint, or a pre-training directory of this project (`run_pretraining.py --model_dir`)."""
+ELECTRA TF1 checkpoint, or a pre-training directory of this project (`run_pretraining.py --model_dir`) or one of
+its checkpoints (`MODEL_DIR/ckpt-<step>`, `MODEL_DIR/series/ckpt-<step>`)."""
 
 import logging
 import os
@@ -55,7 +56,7 @@ def detect_source(path):
         return "keras_hub"
     if tf.io.gfile.isdir(path) and tf.io.gfile.exists(os.path.join(path, "config.json")):
         return "transformers"
-    if tf.io.gfile.isdir(path) and rundir.is_pretraining_dir(path):
+    if (tf.io.gfile.isdir(path) and rundir.is_pretraining_dir(path)) or rundir.run_checkpoint(path):
         return "pretraining"
     if tf1_checkpoint.is_tf1_checkpoint(path):
         return "tf1"

@@ -234,7 +234,7 @@ def test_tfds_input_runs_the_task_and_names_missing_features(tmp_path):
 
 def test_glue_configs_hold_the_electra_paper_settings():
     for size, learning_rate in (("small", 3e-4), ("base", 1e-4)):
-        path = os.path.join(os.path.dirname(CONFIG), f"glue-electra-{size}.json")
+        path = os.path.join(os.path.dirname(CONFIG), f"google-electra-{size}.json")
         for task_name in GLUE:
             hparams = load_hparams(path, task_name)
             assert (hparams.learning_rate, hparams.layerwise_lr_decay, hparams.train_batch_size) == (

@@ -171,10 +171,15 @@ def test_plan_dialog_vocabulary_and_sequence_length():
 def test_plan_overrides_and_finetune_hparams_reach_the_commands():
     stages = recipes.plan(recipes.load_recipe("kcelectra-base-v2022"), ["raw.txt"], "w", merge_vocab="v.txt")
     assert '--hparams={"model_preset": "kcelectra-base-v2022"}' in _flags(stages[3])
-    stages = recipes.plan(recipes.load_recipe("google-electra-small"), ["raw.txt"], "w", finetune_task="nsmc",
-                          finetune_data_dir="d")
+    recipe = recipes.load_recipe("google-electra-small")
+    stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d")
+    config = [flag.split("=", 1)[1] for flag in _flags(stages[-1]) if flag.startswith("--config=")]
+    assert config[0].endswith("configs/finetune/google-electra-small.json")
+    assert load_hparams(config[0], "nsmc").layerwise_lr_decay == 0.8
+    recipe["finetune"]["hparams"] = {"learning_rate": 1e-4}
+    stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d")
     hparams = [flag for flag in _flags(stages[-1]) if flag.startswith("--hparams=")]
-    assert json.loads(hparams[0].split("=", 1)[1])["layerwise_lr_decay"] == 0.8
+    assert json.loads(hparams[0].split("=", 1)[1]) == {"learning_rate": 1e-4}
 
 
 def test_tiny_scale_swaps_model_steps_vocabulary_and_length():

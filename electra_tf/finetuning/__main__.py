@@ -6,6 +6,8 @@
 Writes OUTPUT_DIR/eval_results.json (dev metrics per epoch, best epoch, test metrics), predictions.tsv (or
 predictions.json for KorQuAD) for the test split (GLUE tasks also their submission files, CoLA.tsv, ...),
 logs/ (TensorBoard) and model/ (a transformers directory). `--tfds glue/cola` reads a prepared TFDS dataset.
+With a pre-training run directory as --init_checkpoint, `--checkpoint_steps all|N,M,…` fine-tunes each of those
+checkpoints into OUTPUT_DIR/step-<N>/ and tabulates them (see `checkpoint_series`).
 """
 
 import os
@@ -16,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from electra_tf import distribute  # noqa: E402
+from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
@@ -46,6 +49,10 @@ flags.DEFINE_list("labels", None, "Generic classification: the label list (defau
 flags.DEFINE_bool("skip_bad_rows", False, "Skip and count malformed rows instead of stopping at the first one.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("export", True, "Export the best model to OUTPUT_DIR/model.")
+flags.DEFINE_string("checkpoint_steps", None,
+                    "With a pre-training run directory as --init_checkpoint: 'all' or steps N,M,... Fine-tunes each "
+                    "of those checkpoints into OUTPUT_DIR/step-<N>/ and writes OUTPUT_DIR/checkpoint_scores.tsv and "
+                    ".png; steps already in the table are skipped.")
 distribute.define_flags()
 
 
@@ -59,9 +66,18 @@ def main(argv):
         if FLAGS.tfds:
             task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
         strategy = distribute.strategy_from_flags(FLAGS)
-        results = finetune(task, hparams, FLAGS.init_checkpoint, FLAGS.data_dir, FLAGS.output_dir,
-                           vocab_file=FLAGS.vocab, strategy=strategy, jit_compile=FLAGS.jit_compile,
-                           progress=FLAGS.progress, export=FLAGS.export)
+
+        def finetune_one(init_checkpoint, output_dir, vocab_file=FLAGS.vocab):
+            return finetune(task, hparams, init_checkpoint, FLAGS.data_dir, output_dir, vocab_file=vocab_file,
+                            strategy=strategy, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
+                            export=FLAGS.export)
+
+        if FLAGS.checkpoint_steps:
+            checkpoint_series.score_checkpoints(FLAGS.init_checkpoint, FLAGS.checkpoint_steps, FLAGS.output_dir,
+                                                finetune_one, task.metric, vocab_file=FLAGS.vocab)
+            print(f"scores: {os.path.join(FLAGS.output_dir, checkpoint_series.SCORES_FILE)}")
+            return
+        results = finetune_one(FLAGS.init_checkpoint, FLAGS.output_dir)
     except (BadRowError, EmptySplitError, FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     best = results.get("best", {})

@@ -14,7 +14,7 @@ class FinetuneHparams:
     """Fine-tuning hyperparameters (defaults: the KoELECTRA v3 finetune suite)."""
 
     model: str = ""  # informational: which pre-trained model these settings are meant for
-    source: str = ""  # informational: where the settings come from
+    source: str = ""  # informational: where these settings come from (papers, code, measurements)
     max_seq_length: int = 128
     train_batch_size: int = 32
     eval_batch_size: int = 64

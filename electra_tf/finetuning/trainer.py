@@ -202,9 +202,14 @@ def train_and_select(tuner, task, splits, features, results, results_path, write
     for epoch in range(1, hparams.num_train_epochs + 1):
         started = time.time()
         train_loss = train_epoch(tuner, features["train"], epoch, writer, progress)
-        dev_metrics, _ = task.evaluate(splits["dev"].examples, features["dev"], tuner.predict(features["dev"]))
+        dev_metrics, dev_predictions = task.evaluate(splits["dev"].examples, features["dev"],
+                                                     tuner.predict(features["dev"]))
         record = {"epoch": epoch, "global_step": tuner.step, "train_loss": train_loss,
                   "train_seconds": time.time() - started, "dev": dev_metrics}
+        collapsed = one_class_warning(task, splits["dev"].examples, dev_predictions, hparams.learning_rate)
+        if collapsed:
+            logging.warning("Epoch %d: %s", epoch, collapsed)
+            record["warning"] = collapsed
         results["epochs"].append(record)
         with writer.as_default(step=tuner.step):
             for key, value in dev_metrics.items():
@@ -217,6 +222,23 @@ def train_and_select(tuner, task, splits, features, results, results_path, write
             results["best"] = {"epoch": epoch, "dev": dev_metrics}
         io_utils.write_json(results_path, results)
     return best_weights
+
+
+def one_class_warning(task, examples, predictions, learning_rate):
+    """The advice to give when a classification task's predictions are all one class while the gold labels are
+    not (the usual sign of a learning rate too high for the model: it collapses to the majority class); None
+    otherwise."""
+    if task.head_type != "sequence_classification" or not task.labels or len(task.labels) < 2:
+        return None
+    predicted = set(np.asarray(predictions).reshape(-1).tolist())
+    gold = {example.label for example in examples if example.label is not None}
+    if len(predicted) != 1 or len(gold) < 2:
+        return None
+    label = task.labels[int(predicted.pop())]
+    advice = ("is probably too high for this model; try 1e-4 … 5e-5" if learning_rate > 1e-4 else
+              "may be too low or the training too short for this model; try more epochs or 1e-4")
+    return (f"all {len(predictions)} dev predictions are class {label!r}: the learning rate ({learning_rate:g}) "
+            f"{advice}")
 
 
 def train_epoch(tuner, train_features, epoch, writer, progress):

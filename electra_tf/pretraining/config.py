@@ -42,6 +42,9 @@ class PretrainingConfig:
     # bookkeeping
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
+    # also keep every checkpoint whose step is a multiple of this (copied to MODEL_DIR/series/, never deleted,
+    # as KcELECTRA kept each 100k-step checkpoint to fine-tune); None or 0 = off
+    keep_checkpoint_every_n_steps: Optional[int] = None
     log_steps: int = 100
     steps_per_execution: int = 1
     seed: int = 42
@@ -54,6 +57,10 @@ class PretrainingConfig:
                      "save_checkpoints_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        every = self.keep_checkpoint_every_n_steps
+        if every is not None and (every < 0 or every % self.save_checkpoints_steps):
+            raise ValueError(f"keep_checkpoint_every_n_steps ({every}) must be 0 (off) or a multiple of "
+                             f"save_checkpoints_steps ({self.save_checkpoints_steps})")
         if not 0 < self.mask_prob < 1:
             raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
 

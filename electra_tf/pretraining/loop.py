@@ -64,6 +64,8 @@ class PretrainingRun:
             tf.io.gfile.rmtree(self._save_dir)
             return None
         logging.info("Saved checkpoint %s", path)
+        for kept in rundir.keep_series(self.model_dir, self.config.keep_checkpoint_every_n_steps):
+            logging.info("Kept %s in the checkpoint series", kept)
         return path
 
     def initialize_from(self, init_checkpoint, init_generator_checkpoint=None):
