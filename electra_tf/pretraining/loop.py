@@ -175,7 +175,9 @@ def _sum_into(totals, sums):
 
 
 def train(run, dataset_fn, log_fn=print):
-    """Trains until `config.train_steps`, resuming from the latest checkpoint. Returns the last metrics."""
+    """Trains until `config.train_steps`, resuming from the newest readable checkpoint; `dataset_fn(input_context,
+    start_step=...)` must start its data at that step (`make_pretraining_input_fn` does). Returns the last
+    metrics; on SIGTERM saves and raises `preemption.Preempted` (exit status 143)."""
     config = run.config
     start_step = run.restore()
     if start_step >= config.train_steps:
