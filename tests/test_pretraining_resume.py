@@ -148,6 +148,12 @@ def _other_vocab(tmp_path, extra_token):
     return str(path)
 
 
+def test_the_corpus_builder_records_the_vocabulary(shards):
+    stats = json.load(open(os.path.join(shards, "stats.json")))
+    assert stats["vocab_size"] == len(load_vocab(VOCAB))
+    assert stats["vocab_sha256"] == hashlib.sha256(open(VOCAB, "rb").read()).hexdigest()
+
+
 @pytest.mark.parametrize("extra_token", [True, False])
 def test_shards_are_checked_against_the_vocabulary(shards, tmp_path, extra_token):
     pattern = os.path.join(shards, "*.tfrecord*")
