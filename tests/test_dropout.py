@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf.dropout import Dropout
+from electra_tf.dropout import Dropout, keyed_by_example
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5])
@@ -35,3 +35,25 @@ def test_works_in_bfloat16_and_under_xla():
     outputs = tf.function(lambda x: layer(x, training=True), jit_compile=True)(tf.ones([4096], tf.bfloat16))
     assert outputs.dtype == tf.bfloat16
     assert abs(float(tf.reduce_mean(tf.cast(outputs == 0, tf.float32))) - 0.1) < 0.03
+
+
+def test_keyed_masks_follow_the_example_not_the_batch_split():
+    layer = Dropout(0.1)
+    layer.stream = 3
+    inputs = tf.ones([8, 4, 16, 16])
+    with keyed_by_example(42, 100):
+        whole = layer(inputs, training=True).numpy()
+    with keyed_by_example(42, 104):  # the second half of the batch, as a second replica would see it
+        half = layer(inputs[4:], training=True).numpy()
+    np.testing.assert_array_equal(half, whole[4:])
+    assert abs((whole == 0).mean() - 0.1) < 0.02
+    with keyed_by_example(42, 100, call=1):  # a shared layer called by the other network
+        other_call = layer(inputs, training=True).numpy()
+    with keyed_by_example(43, 100):
+        other_seed = layer(inputs, training=True).numpy()
+    layer.stream = 4
+    with keyed_by_example(42, 100):
+        other_layer = layer(inputs, training=True).numpy()
+    for other in (other_call, other_seed, other_layer):
+        assert not np.array_equal(other == 0, whole == 0)
+

@@ -137,7 +137,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
             tf.io.gfile.rmtree(temporary_dir)
     stats.update(
         inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files), input_bytes=total_bytes,
-        vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens), max_seq_length=int(max_seq_length),
+        vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens),
+        vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)), max_seq_length=int(max_seq_length),
         seed=int(seed), cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards,
         worker_processes=processes,
         shards=[{"file": name, "examples": result["examples"], "input_bytes": task.input_bytes}

@@ -2,9 +2,11 @@
 
 Shards are ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` files of ``tf.train.Example`` records with int64 features
 ``input_ids``, ``input_mask`` and ``segment_ids`` of length ``max_seq_length`` (the names and layout of
-google-research/electra); ``stats.json`` beside them records how they were built.
+google-research/electra); ``stats.json`` beside them records how they were built, including ``vocab_size`` and
+``vocab_sha256`` (the checksum of the vocab file's bytes) that the pre-training CLI compares with its vocabulary.
 """
 
+import hashlib
 import os
 
 import tensorflow as tf
@@ -45,3 +47,12 @@ def read_stats(directory):
     """The ``stats.json`` of `directory` as a dict, or None when there is none."""
     path = stats_path(directory)
     return read_json(path) if tf.io.gfile.exists(path) else None
+
+
+def vocab_sha256(vocab_file):
+    """The hex sha256 of the vocab file's bytes (recorded as ``vocab_sha256`` in ``stats.json``)."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(vocab_file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

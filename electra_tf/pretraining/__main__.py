@@ -3,8 +3,11 @@
     python -m electra_tf.pretraining --config configs/pretrain/koelectra-small-v3.json \
         --data_dir DATA --model_dir MODEL [--hparams '{"train_steps": 1000}']
 
-Re-running the same command resumes from the latest checkpoint in MODEL. When training ends (or with
---export_only) the discriminator and generator are exported to MODEL/export/{discriminator,generator}.
+Re-running the same command resumes exactly from the newest readable checkpoint in MODEL (same weights and
+metrics as an uninterrupted run). On SIGTERM it saves and exits with status 143 without exporting. When
+train_steps is reached (or with --export_only) the discriminator and generator are exported to
+MODEL/export/{discriminator,generator}. The vocabulary, shards and an existing MODEL are checked against the
+settings before anything is written.
 """
 
 import os
@@ -14,7 +17,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from electra_tf import distribute
-from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
+from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
 from electra_tf.pretraining import loop, rundir
 from electra_tf.pretraining.config import PretrainingConfig
@@ -42,6 +45,12 @@ def main(argv):
     vocab = load_vocab(vocab_file)
     config = PretrainingConfig.from_json_file(FLAGS.config, FLAGS.hparams)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
+    # Every consistency check comes before the first write to --model_dir.
+    if not FLAGS.export_only:
+        if not FLAGS.data_dir:
+            raise ValueError("--data_dir is required for training")
+        check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
+    rundir.check_run_configs(FLAGS.model_dir, config, discriminator_config)
     strategy = distribute.strategy_from_flags(FLAGS)
     keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
     run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
@@ -50,15 +59,13 @@ def main(argv):
         if not run.restore():
             raise FileNotFoundError(f"No checkpoint to export in {FLAGS.model_dir}")
     else:
-        if not FLAGS.data_dir:
-            raise ValueError("--data_dir is required for training")
         if run.is_chief:
             rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
             run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
-        loop.train(run, dataset_fn, log_fn=logging.info)
+        loop.train(run, dataset_fn, log_fn=logging.info)  # raises Preempted (exit 143) on SIGTERM
     if run.is_chief:
         paths = run.export(vocab_file)
         logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))

@@ -1,7 +1,13 @@
 """The pre-training loop: `strategy.run` inside a `tf.function` that runs N steps per call (as Orbit does),
 checkpoints with `tf.train.CheckpointManager` (resume, preemption), TensorBoard summaries and progress lines.
+
+Exact resume: a checkpoint holds the model, the optimizer and the sums of the unfinished logging window; the
+data order, masking, sampling and dropout are pure functions of (seed, step, example), so a run resumed at
+step s starts the dataset at step s (`start_step`) and ends with the weights and metrics.json of the
+uninterrupted run. SIGTERM saves and exits with `preemption.PREEMPTED_EXIT_STATUS` without exporting.
 """
 
+import json
 import os
 import time
 
@@ -12,7 +18,7 @@ from absl import logging
 from electra_tf import distribute, io_utils, weights
 from electra_tf.export import export_transformers
 from electra_tf.formats import tf1_checkpoint
-from electra_tf.preemption import SigtermFlag
+from electra_tf.preemption import PREEMPTED_EXIT_STATUS, Preempted, SigtermFlag
 from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
 from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
@@ -41,7 +47,11 @@ class PretrainingRun:
                 weight_decay_rate=config.weight_decay_rate, epsilon=config.adam_epsilon,
                 lr_decay_power=config.lr_decay_power, clip_norm=config.clip_norm)
             self.optimizer = self.engine.optimizer
-            self.checkpoint = tf.train.Checkpoint(pretrainer=self.pretrainer, optimizer=self.optimizer)
+        with tf.device("/cpu:0"):  # host memory: a string (JSON) variable cannot live on a TPU
+            self._window = tf.Variable("", dtype=tf.string, trainable=False)
+        with strategy.scope():
+            self.checkpoint = tf.train.Checkpoint(pretrainer=self.pretrainer, optimizer=self.optimizer,
+                                                  window=self._window)
             self.manager = tf.train.CheckpointManager(
                 self.checkpoint, self._save_dir, max_to_keep=config.keep_checkpoint_max, checkpoint_name="ckpt")
         self._train_steps = tf.function(self._train_steps_fn)
@@ -51,12 +61,41 @@ class PretrainingRun:
         return self.engine.step
 
     def restore(self):
-        """Restores the latest checkpoint of `model_dir`; returns its step (0 when there is none)."""
-        latest = tf.train.latest_checkpoint(self.model_dir)
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d", latest, self.step)
+        """Restores the newest readable checkpoint of `model_dir` (an unreadable one, e.g. truncated by a
+        kill during a copy to gs://, is reported and the previous one tried); returns its step (0 when there
+        is none). Raises OSError when there are checkpoints but none can be read."""
+        state = tf.train.get_checkpoint_state(self.model_dir)
+        candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+        for index, path in enumerate(candidates):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, IndexError, ValueError) as error:
+                logging.warning("Unreadable checkpoint %s (%s: %s)", path, type(error).__name__,
+                                str(error).splitlines()[0] if str(error) else "")
+                if index + 1 < len(candidates):
+                    logging.warning("Falling back to the previous checkpoint %s", candidates[index + 1])
+                continue
+            logging.info("Resumed from %s at step %d", path, self.step)
+            return self.step
+        if candidates:
+            raise OSError(f"None of the checkpoints in {self.model_dir} can be read: {', '.join(candidates)}")
         return self.step
+
+    def window_state(self):
+        """`(sums, first_step)` of the logging window the restored checkpoint was in the middle of."""
+        text = self._window.numpy().decode()
+        if not text:
+            return None, self.step
+        state = json.loads(text)
+        sums = {key: np.asarray(value, dtype=state["dtypes"][key]) for key, value in state["sums"].items()}
+        return (sums or None), state["start"]
+
+    def set_window_state(self, sums, first_step):
+        """Records the unfinished logging window (saved with the next checkpoint; JSON floats are exact)."""
+        sums = sums or {}
+        self._window.assign(json.dumps({
+            "start": int(first_step), "sums": {key: np.asarray(value).tolist() for key, value in sums.items()},
+            "dtypes": {key: np.asarray(value).dtype.name for key, value in sums.items()}}))
 
     def save(self):
         path = self.manager.save(checkpoint_number=self.step)
@@ -138,18 +177,23 @@ def _sum_into(totals, sums):
 
 
 def train(run, dataset_fn, log_fn=print):
-    """Trains until `config.train_steps`, resuming from the latest checkpoint. Returns the last metrics."""
+    """Trains until `config.train_steps`, resuming from the newest readable checkpoint; `dataset_fn(input_context,
+    start_step=...)` must start its data at that step (`make_pretraining_input_fn` does). Returns the last
+    metrics; on SIGTERM saves and raises `preemption.Preempted` (exit status 143)."""
     config = run.config
     start_step = run.restore()
     if start_step >= config.train_steps:
         logging.info("Already trained to step %d", start_step)
         return {}
-    dataset = run.strategy.distribute_datasets_from_function(dataset_fn)
+    # `dataset_fn(input_context, start_step)` resumes the data where the checkpoint left it.
+    dataset = run.strategy.distribute_datasets_from_function(
+        lambda input_context: dataset_fn(input_context, start_step=start_step))
     iterator = iter(dataset)
     writer = (tf.summary.create_file_writer(os.path.join(run.model_dir, "train")) if run.is_chief
               else tf.summary.create_noop_writer())
-    window, window_start, window_time = None, start_step, time.time()
-    run_start, metrics, history = time.time(), {}, []
+    window, window_start = run.window_state()
+    window_time = time.time()
+    run_start, metrics, history = time.time(), {}, _earlier_history(run.model_dir, start_step)
     with SigtermFlag() as preemption, writer.as_default():
         while run.step < config.train_steps:
             step = run.step
@@ -178,10 +222,21 @@ def train(run, dataset_fn, log_fn=print):
                     io_utils.write_json(os.path.join(run.model_dir, rundir.METRICS_FILE), history)
                 window, window_start, window_time = None, step, time.time()
             if step % config.save_checkpoints_steps == 0 or step == config.train_steps or preemption.requested:
+                run.set_window_state(window, window_start)
                 run.save()
             if preemption.requested:
-                break
+                logging.warning("Preempted at step %d: checkpoint saved, exiting with status %d (not exported)",
+                                step, PREEMPTED_EXIT_STATUS)
+                raise Preempted()
     return metrics
+
+
+def _earlier_history(model_dir, start_step):
+    """The metrics.json windows up to `start_step` (a resumed run drops those after its checkpoint)."""
+    path = os.path.join(model_dir, rundir.METRICS_FILE)
+    if not start_step or not tf.io.gfile.exists(path):
+        return []
+    return [entry for entry in io_utils.read_json(path) if entry["step"] <= start_step]
 
 
 def _next_multiple(step, every):

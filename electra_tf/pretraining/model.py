@@ -10,6 +10,7 @@ communication, so it can be compiled with XLA.
 import keras
 import tensorflow as tf
 
+from electra_tf import dropout
 from electra_tf.models import ElectraForMaskedLM, ElectraForPreTraining
 from electra_tf.pretraining import masking
 
@@ -35,6 +36,7 @@ class ElectraPretrainer(keras.Model):
         shared = None if config.untied_generator_embeddings else self.discriminator.electra.embeddings
         self.generator = ElectraForMaskedLM(config.generator_config(discriminator_config), embeddings=shared,
                                             dtype=self.dtype_policy, name="generator").build_now()
+        dropout.number_layers(self)
         self.built = True
 
     def mask(self, batch, seeds):
@@ -54,10 +56,12 @@ class ElectraPretrainer(keras.Model):
         masked_ids, positions = masked["masked_ids"], masked["positions"]
         targets, weights = masked["targets"], masked["weights"]
 
+        # Dropout masks are keyed by (seed, example, layer, network), like masking and sampling.
         # Generator: MLM on the masked positions only.
-        hidden = self.generator.electra(
-            {"input_ids": masked_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
-            training=training, output_positions=positions)
+        with dropout.keyed_by_example(seeds[0, 0], seeds[0, 1], call=0):
+            hidden = self.generator.electra(
+                {"input_ids": masked_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
+                training=training, output_positions=positions)
         mlm_logits = tf.cast(self.generator.head(hidden), tf.float32)
         mlm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=mlm_logits)
         mlm_loss = tf.reduce_sum(mlm_losses * weights) / (masked["total_weight"] + 1e-6)
@@ -67,9 +71,10 @@ class ElectraPretrainer(keras.Model):
                                               config.disallow_correct)
         fake_ids = masking.replace_tokens(masked_ids, positions, sampled, weights)
         labels = tf.cast(tf.not_equal(fake_ids, input_ids), tf.float32)
-        disc_logits = tf.cast(self.discriminator(
-            {"input_ids": fake_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
-            training=training)["logits"], tf.float32)
+        with dropout.keyed_by_example(seeds[0, 0], seeds[0, 1], call=1):
+            disc_logits = tf.cast(self.discriminator(
+                {"input_ids": fake_ids, "attention_mask": input_mask, "token_type_ids": segment_ids},
+                training=training)["logits"], tf.float32)
         token_weights = tf.cast(input_mask, tf.float32)
         disc_losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=disc_logits)
         disc_loss = tf.reduce_sum(disc_losses * token_weights) / masked["total_tokens"]

@@ -1,5 +1,5 @@
-"""A pre-training run directory (`run_pretraining.py --model_dir`): the configs written beside the checkpoints,
-the checkpoint series, and one network's weights read from a checkpoint without building the trainer.
+"""A pre-training run directory (`run_pretraining.py --model_dir`): the configs written beside the checkpoints
+(checked against a resumed run's before anything is written), the checkpoint series, and one network's weights read from a checkpoint without building the trainer.
 
 Checkpoints are `MODEL_DIR/ckpt-<step>` (the rolling `keep_checkpoint_max` ones, managed by
 `tf.train.CheckpointManager`) and, with `keep_checkpoint_every_n_steps`, `MODEL_DIR/series/ckpt-<step>`: copies
@@ -9,6 +9,8 @@ is server-side on gs://; each file is copied under a temporary name then renamed
 checkpoint whose `.index` exists is complete.
 """
 
+import dataclasses
+import json
 import os
 import re
 
@@ -25,6 +27,9 @@ CHECKPOINT_NAME = "ckpt"  # checkpoint prefixes are ckpt-<step>
 SERIES_DIR = "series"
 METRICS_FILE = "metrics.json"  # every logged window of the run, rewritten atomically at each log step
 NETWORKS = ("discriminator", "generator")
+# Settings a resumed run may change (bookkeeping and the schedule's length); all others must match.
+RESUMABLE_CHANGES = frozenset({"train_steps", "save_checkpoints_steps", "keep_checkpoint_max",
+                               "keep_checkpoint_every_n_steps", "log_steps", "steps_per_execution", "source"})
 
 
 def save_run_configs(model_dir, config, discriminator_config):
@@ -32,6 +37,24 @@ def save_run_configs(model_dir, config, discriminator_config):
     tf.io.gfile.makedirs(model_dir)
     config.to_json_file(os.path.join(model_dir, CONFIG_FILE))
     discriminator_config.to_json_file(os.path.join(model_dir, DISCRIMINATOR_CONFIG_FILE))
+
+
+def check_run_configs(model_dir, config, discriminator_config):
+    """Raises ValueError when `model_dir` holds a checkpoint and configs that differ from these (a setting
+    outside `RESUMABLE_CHANGES`, or any discriminator setting such as vocab_size), naming both values and
+    the file. Writes nothing."""
+    if not tf.train.latest_checkpoint(model_dir):
+        return
+    for name, current, ignored in ((CONFIG_FILE, dataclasses.asdict(config), RESUMABLE_CHANGES),
+                                   (DISCRIMINATOR_CONFIG_FILE, discriminator_config.to_dict(), frozenset())):
+        path = os.path.join(model_dir, name)
+        if not tf.io.gfile.exists(path):
+            continue
+        saved, current = io_utils.read_json(path), json.loads(json.dumps(current))
+        for key in sorted(set(saved) & set(current) - ignored):
+            if saved[key] != current[key]:
+                raise ValueError(f"{key}={current[key]!r} for this run but {key}={saved[key]!r} in {path} "
+                                 f"(the run being resumed); use a new --model_dir or the same settings")
 
 
 def read_run_configs(model_dir):
