@@ -12,9 +12,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from electra_tf import distribute  # noqa: E402
+from electra_tf import cli, distribute  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
@@ -65,7 +65,7 @@ def main(argv):
 def run():
     """Console-script entry point (`electra-finetune`, `python -m electra_tf.finetuning`, run_finetuning.py)."""
     flags.mark_flags_as_required(["task", "init_checkpoint", "data_dir", "output_dir"])
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":
