@@ -24,7 +24,8 @@ import time
 from absl import flags
 
 from electra_tf import cli, io_utils
-from electra_tf.pretraining.config import PretrainingConfig, parse_overrides
+from electra_tf.hparams import field_names, parse_hparams
+from electra_tf.pretraining.config import PretrainingConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE_DIR = os.path.join(ROOT, "configs", "recipes")
@@ -298,7 +299,7 @@ def main(argv):
         raise RecipeError("--until finetune needs --finetune_task and --finetune_data_dir")
     recipe = load_recipe(FLAGS.recipe)
     stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
-                  FLAGS.finetune_data_dir, parse_overrides(FLAGS.hparams))
+                  FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
     pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))
 
