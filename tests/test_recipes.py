@@ -9,7 +9,7 @@ import pytest
 
 from electra_tf import recipe as recipes
 from electra_tf.config import ElectraConfig
-from electra_tf.finetuning.trainer import load_hparams
+from electra_tf.finetuning.config import load_hparams
 from electra_tf.pretraining.config import PretrainingConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
