@@ -12,12 +12,10 @@ temporary name and swapped in at the end, so a failed export leaves an earlier o
 """
 
 import os
-import sys
 
-import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from electra_tf import io_utils, weights
+from electra_tf import cli, io_utils, weights
 from electra_tf.formats import hf_h5, keras_hub, pytorch
 from electra_tf.models import MODEL_CLASSES
 from electra_tf.pretrained import find_vocab, load_pretrained
@@ -79,11 +77,8 @@ def define_flags():
 
 def main(argv):
     del argv
-    try:
-        export(FLAGS.input, FLAGS.output_dir, FLAGS.format, FLAGS.head, FLAGS.network, FLAGS.vocab,
-               FLAGS.pytorch_subfolder)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    export(FLAGS.input, FLAGS.output_dir, FLAGS.format, FLAGS.head, FLAGS.network, FLAGS.vocab,
+           FLAGS.pytorch_subfolder)
 
 
 def export(input_path, output_dir, output_format, head, network, vocab, pytorch_subfolder):
@@ -106,4 +101,4 @@ def export(input_path, output_dir, output_format, head, network, vocab, pytorch_
 if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["input", "output_dir"])
-    app.run(main)
+    cli.run(main)

@@ -100,18 +100,76 @@ def _decode_lines(block, path, block_start, lines_before, invalid):
     return lines
 
 
-def _temporary_sibling(path):
+INCOMPLETE = "incomplete"  # `.NAME.incomplete-PID-RAND`: work in progress for NAME, beside it
+BACKUP = "old"  # `.NAME.old-PID-RAND`: the earlier NAME while a directory is swapped
+
+
+def _is_local(path):
+    return "://" not in path
+
+
+def _partial_sibling(path, kind=INCOMPLETE):
+    """A fresh hidden sibling of `path` that names this process, e.g. ``.out.incomplete-1234-0a1b2c3d``."""
     parent, name = os.path.split(path.rstrip("/"))
-    return os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
+    return os.path.join(parent, f".{name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _is_stale(name, local):
+    """Whether a partial sibling called `name` was left by a run that no longer works on it: locally, its
+    process is gone; elsewhere (``gs://``, where process ids mean nothing) always: a re-run of the same
+    output takes over (two runs must not write one output at the same time)."""
+    if not local:
+        return True
+    try:
+        pid = int(name.rsplit("-", 2)[-2])
+    except (IndexError, ValueError):
+        return False
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def remove_stale_partials(path):
+    """Removes partial work for `path` left by killed runs (see `_is_stale`); an earlier directory that a
+    killed swap had moved aside is put back when `path` is missing. Returns the removed paths."""
+    path = path.rstrip("/")
+    parent, name = os.path.split(path)
+    parent = parent or "."
+    if not tf.io.gfile.isdir(parent):
+        return []
+    local, removed = _is_local(path), []
+    prefixes = {kind: f".{name}.{kind}-" for kind in (INCOMPLETE, BACKUP)}
+    for entry in sorted(tf.io.gfile.listdir(parent)):
+        entry = entry.rstrip("/")
+        kind = next((kind for kind, prefix in prefixes.items() if entry.startswith(prefix)), None)
+        if kind is None or not _is_stale(entry, local):
+            continue
+        stale = os.path.join(parent, entry)
+        if kind == BACKUP and not tf.io.gfile.exists(path):
+            tf.io.gfile.rename(stale, path)
+            continue
+        _remove(stale)
+        removed.append(stale)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_file(path, mode="w"):
-    """Opens a temporary sibling of `path` for writing and renames it onto `path` only on success."""
+    """Opens a temporary sibling of `path` for writing and renames it onto `path` only on success (partial
+    files of killed runs are removed first)."""
     parent = os.path.dirname(path)
     if parent:
         tf.io.gfile.makedirs(parent)
-    temporary = _temporary_sibling(path)
+    remove_stale_partials(path)
+    temporary = _partial_sibling(path)
     try:
         with tf.io.gfile.GFile(temporary, mode) as handle:
             yield handle
@@ -127,7 +185,8 @@ def copy_file(source, path):
     parent = os.path.dirname(path)
     if parent:
         tf.io.gfile.makedirs(parent)
-    temporary = _temporary_sibling(path)
+    remove_stale_partials(path)
+    temporary = _partial_sibling(path)
     try:
         tf.io.gfile.copy(source, temporary, overwrite=True)
         tf.io.gfile.rename(temporary, path, overwrite=True)
@@ -160,34 +219,82 @@ def read_json(path):
             raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
 
 
-def _is_local(path):
-    return "://" not in path
+@contextlib.contextmanager
+def partial_directory(path):
+    """Yields a new empty sibling directory of `path` for work in progress (``.NAME.incomplete-PID-RAND``,
+    never inside `path`), after removing the partial work of killed runs; it is removed when the block ends,
+    unless the block renamed it away."""
+    path = path.rstrip("/")
+    remove_stale_partials(path)
+    temporary = _partial_sibling(path)
+    tf.io.gfile.makedirs(temporary)
+    try:
+        yield temporary
+    finally:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.rmtree(temporary)
+
+
+def _names(directory):
+    return [name.rstrip("/") for name in tf.io.gfile.listdir(directory)] if tf.io.gfile.isdir(directory) else []
+
+
+def _remove(path):
+    if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+    else:
+        tf.io.gfile.remove(path)
+
+
+def _copy_tree(source, target):
+    if not tf.io.gfile.isdir(source):
+        tf.io.gfile.copy(source, target, overwrite=True)
+        return
+    for name in _names(source):
+        tf.io.gfile.makedirs(target)
+        _copy_tree(os.path.join(source, name), os.path.join(target, name))
+
+
+def replace_directory(source, path, keep=None):
+    """Puts directory `source` in place of `path`, keeping the entries of the earlier `path` that `source`
+    lacks and for whose names `keep(name)` is true.
+
+    Locally this is two renames (the earlier `path` waits aside as ``.NAME.old-PID-RAND``, which
+    `remove_stale_partials` puts back if a kill comes between them; kept entries are copied first). On object
+    stores (``gs://``) each file is renamed into place one by one and the earlier entries not kept are removed.
+    """
+    path = path.rstrip("/")
+    new = set(_names(source))
+    others = [name for name in _names(path) if name not in new]
+    kept = [name for name in others if keep and keep(name)]
+    if _is_local(path):
+        for name in kept:
+            _copy_tree(os.path.join(path, name), os.path.join(source, name))
+        backup = None
+        if os.path.exists(path):
+            backup = _partial_sibling(path, BACKUP)
+            os.replace(path, backup)
+        os.replace(source, path)
+        if backup:
+            tf.io.gfile.rmtree(backup)
+        return
+    for name in others:
+        if name not in kept:
+            _remove(os.path.join(path, name))
+    for directory, _, files in tf.io.gfile.walk(source):
+        relative = directory.rstrip("/")[len(source.rstrip("/")):].strip("/")
+        target_dir = os.path.join(path, relative) if relative else path
+        tf.io.gfile.makedirs(target_dir)
+        for name in files:
+            tf.io.gfile.rename(os.path.join(directory, name), os.path.join(target_dir, name), overwrite=True)
+    tf.io.gfile.rmtree(source)
 
 
 @contextlib.contextmanager
 def atomic_directory(path):
-    """Yields a temporary directory that replaces `path` only when the block finishes without error.
-
-    Locally the swap is two renames, so an earlier directory survives any failure. On object stores
-    (`gs://`) each file is renamed into place one by one, after everything was written.
-    """
-    path = path.rstrip("/")
-    temporary = _temporary_sibling(path)
-    tf.io.gfile.makedirs(temporary)
-    try:
+    """Yields a temporary sibling directory that replaces `path` (`replace_directory`) only when the block
+    finishes without error; a kill at any moment leaves `path` as it was or complete (locally), and the next
+    use of `path` removes the leftovers."""
+    with partial_directory(path) as temporary:
         yield temporary
-        if _is_local(path):
-            backup = None
-            if os.path.exists(path):
-                backup = _temporary_sibling(path) + ".old"
-                os.replace(path, backup)
-            os.replace(temporary, path)
-            if backup:
-                tf.io.gfile.rmtree(backup)
-        else:
-            tf.io.gfile.makedirs(path)
-            for name in tf.io.gfile.listdir(temporary):
-                tf.io.gfile.rename(os.path.join(temporary, name), os.path.join(path, name), overwrite=True)
-    finally:
-        if tf.io.gfile.exists(temporary):
-            tf.io.gfile.rmtree(temporary)
+        replace_directory(temporary, path)

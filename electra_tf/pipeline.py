@@ -10,8 +10,10 @@ table and the two reports end the run.
 import os
 import sys
 
-from absl import app, flags
+import tensorflow as tf
+from absl import flags
 
+from electra_tf import cli
 from electra_tf import recipe as recipes
 from electra_tf.hparams import field_names, parse_hparams
 from electra_tf.pretraining.config import PretrainingConfig
@@ -50,20 +52,18 @@ def define_flags():
 
 def main(argv):
     del argv
-    try:
-        recipe = recipes.load_recipe(FLAGS.recipe)
-        stages = demo_stages(FLAGS.work_dir, recipe, FLAGS.corpus, FLAGS.finetune_data, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
-        recipes.pin_work_dir(FLAGS.work_dir, recipe["name"], "tiny")
-    except (recipes.RecipeError, ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+    recipe = recipes.load_recipe(FLAGS.recipe)
+    overrides = parse_hparams(FLAGS.hparams, field_names(PretrainingConfig))
+    stages = demo_stages(FLAGS.work_dir, recipe, FLAGS.corpus, FLAGS.finetune_data, overrides)
+    recipes.pin_work_dir(FLAGS.work_dir, recipe["name"], "tiny")
     code = recipes.run_recipe(stages, FLAGS.work_dir)
     if code:
         sys.exit(code)
     for report in ("parity.txt", "prediction.txt"):
-        with open(os.path.join(FLAGS.work_dir, report), encoding="utf-8") as handle:
+        with tf.io.gfile.GFile(os.path.join(FLAGS.work_dir, report), "r") as handle:
             print(handle.read().rstrip())
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -39,13 +39,13 @@ import collections
 import hashlib
 import multiprocessing
 import os
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
+from electra_tf import cli
 from electra_tf.io_utils import atomic_file, expand_globs, write_json
 from electra_tf.text import CLEANING_PRESETS, LineReader, check_cleaning, text_normalizer
 
@@ -273,23 +273,11 @@ def define_flags():
     return flags.FLAGS
 
 
-def _parse_flags(argv):
-    """absl flag parsing with one ``error:`` line on a bad flag."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        sys.exit(f"error: {error}")
-
-
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected argument(s) {' '.join(argv[1:])}")
+    del argv
     values = flags.FLAGS
-    try:
-        stats = prepare_corpus(values.input, values.output, values.cleaning, values.min_chars, values.dedupe,
-                               values.blanks_separate_docs, values.num_workers, values.progress)
-    except (FileNotFoundError, IsADirectoryError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    stats = prepare_corpus(values.input, values.output, values.cleaning, values.min_chars, values.dedupe,
+                           values.blanks_separate_docs, values.num_workers, values.progress)
     print(f"{stats['lines_out']} of {stats['lines_in']} lines in {stats['documents']} documents → {values.output} "
           f"(removed: {stats['removed_empty']} empty, {stats['removed_short']} short, "
           f"{stats['removed_duplicate']} duplicate; {stats['invalid_utf8_lines']} invalid-UTF-8 lines)")
@@ -297,4 +285,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main, flags_parser=_parse_flags)
+    cli.run(main)

@@ -21,9 +21,9 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from electra_tf import io_utils
+from electra_tf import cli, io_utils
 from electra_tf.hparams import field_names, parse_hparams
 from electra_tf.pretraining.config import PretrainingConfig
 
@@ -294,19 +294,16 @@ def main(argv):
     del argv
     for name in ("recipe", "input", "work_dir"):
         if not FLAGS[name].value:
-            sys.exit(f"error: --{name} is required")
+            raise RecipeError(f"--{name} is required")
     if FLAGS.until == "finetune" and not FLAGS.finetune_task:
-        sys.exit("error: --until finetune needs --finetune_task and --finetune_data_dir")
-    try:
-        recipe = load_recipe(FLAGS.recipe)
-        stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
-                      FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
-        pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
-    except (RecipeError, ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+        raise RecipeError("--until finetune needs --finetune_task and --finetune_data_dir")
+    recipe = load_recipe(FLAGS.recipe)
+    stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
+                  FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
+    pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -20,9 +20,9 @@ import os
 
 import keras
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from electra_tf import io_utils
+from electra_tf import cli, io_utils
 from electra_tf.tokenization import InGraphTokenizer
 
 MAX_ANSWER_TOKENS = 30
@@ -221,4 +221,4 @@ if __name__ == "__main__":
     define_flags()
     flags.mark_flags_as_required(["saved_model_dir", "text"])
     keras.config.disable_interactive_logging()
-    app.run(main)
+    cli.run(main)

@@ -427,6 +427,9 @@ class LineTokenizer:
 
 # --- transformers tokenizer files ------------------------------------------------------------------------
 
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")  # what save_tokenizer_files writes
+
+
 def save_tokenizer_files(vocab, output_dir, max_length=512):
     """Writes ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` for
     `transformers.ElectraTokenizer` / `AutoTokenizer` (``do_lower_case: false``), each atomically.

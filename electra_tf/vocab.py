@@ -32,6 +32,7 @@ import sys
 
 from absl import app, flags
 
+from electra_tf import cli
 from electra_tf.io_utils import expand_globs, write_json
 from electra_tf.text import CLEANING_PRESETS, LineReader
 from electra_tf.tokenization import (SPECIAL_TOKENS, is_isolated_char, is_removed_char, load_vocab,
@@ -285,4 +286,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -22,8 +22,7 @@ from electra_tf.models import build_model
 from electra_tf.pretrained import load_pretrained
 from electra_tf.pretraining import loop
 from electra_tf.pretraining.config import PretrainingConfig
-from electra_tf.pretraining.model import special_token_ids
-from electra_tf.tokenization import FastTokenizer, load_vocab
+from electra_tf.tokenization import FastTokenizer, load_vocab, special_token_ids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")

@@ -19,8 +19,9 @@ and writes the statistics, and is the command line.
 Sharding: the corpus (all files, in sorted glob order) is cut into `num_shards` contiguous byte ranges of about
 equal size, each ending at a document boundary; shard ``s`` is packed from its range alone with a generator
 seeded from ``(seed, s)``. Workers take whole shards, so the output depends on the seed and the number of
-shards but not on `num_workers`. Shards are written under a temporary directory and renamed into place only
-after every shard is complete.
+shards but not on `num_workers`. Everything is written to a sibling ``.NAME.incomplete-PID-RAND`` of the output
+directory (never inside it) that replaces it only when complete (`io_utils.replace_directory`; other files in
+it stay), so a killed build leaves the output as it was; the next build removes the killed one's leftovers.
 
 Processes: one process already keeps two cores busy (it tokenizes in TensorFlow's threads while Python packs),
 and a worker process costs about 3 s to start (it imports TensorFlow), so `num_workers` is a maximum: the
@@ -38,12 +39,12 @@ lower-casing, which breaks Hangul).
 """
 
 import os
-import uuid
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 from tqdm import tqdm
 
+from electra_tf import cli, io_utils
 from electra_tf.data import schema
 from electra_tf.data.corpus_blocks import MAX_REPORTED_LOCATIONS
 from electra_tf.data.packing import PackingStats
@@ -51,12 +52,25 @@ from electra_tf.data.shard_pipeline import ShardTask, run_tasks, worker_processe
 from electra_tf.data.shard_plan import default_num_shards, plan_shards
 from electra_tf.io_utils import expand_globs
 from electra_tf.text import check_cleaning
-from electra_tf.tokenization import load_checked_vocab, save_tokenizer_files
+from electra_tf.tokenization import TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files
+
+
+LEGACY_INCOMPLETE = ".incomplete-"  # partial work that earlier versions kept inside output_dir
+OUR_FILES = {schema.STATS_FILE, *TOKENIZER_FILES}
+
+
+def _ours(name):
+    """Whether `name` in an output directory is a file a build writes (or its leftover partial work)."""
+    return name in OUR_FILES or name.startswith((schema.SHARD_PREFIX + "-", LEGACY_INCOMPLETE))
 
 
 def _check_output_dir(output_dir, overwrite):
-    if tf.io.gfile.exists(output_dir) and tf.io.gfile.listdir(output_dir) and not overwrite:
-        raise FileExistsError(f"output_dir {output_dir} is not empty; pass --overwrite to replace its shards")
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(output_dir)] if tf.io.gfile.isdir(output_dir) else []
+    for name in names:
+        if name.startswith(LEGACY_INCOMPLETE):
+            tf.io.gfile.rmtree(os.path.join(output_dir, name))
+    if any(not name.startswith(LEGACY_INCOMPLETE) for name in names) and not overwrite:
+        raise FileExistsError(f"--output_dir {output_dir} is not empty; pass --overwrite to replace its shards")
 
 
 def _merge_stats(results):
@@ -69,15 +83,6 @@ def _merge_stats(results):
     merged["invalid_utf8_locations"] = merged["invalid_utf8_locations"][:MAX_REPORTED_LOCATIONS]
     merged.update(stats.as_dict())
     return merged
-
-
-def _publish(temporary_dir, output_dir, names):
-    """Moves the finished shards into `output_dir`, removing shards of an earlier build that remain."""
-    for stale in schema.our_shards(output_dir):
-        if os.path.basename(stale) not in names:
-            tf.io.gfile.remove(stale)
-    for name in names:
-        tf.io.gfile.rename(os.path.join(temporary_dir, name), os.path.join(output_dir, name), overwrite=True)
 
 
 def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, num_shards=None, num_workers=1,
@@ -114,15 +119,12 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
     num_shards = num_shards or default_num_shards(total_bytes)
     plan = plan_shards(files, num_shards, blanks_separate_docs)
 
-    tf.io.gfile.makedirs(output_dir)
-    temporary_dir = os.path.join(output_dir, f".incomplete-{uuid.uuid4().hex[:8]}")
-    tf.io.gfile.makedirs(temporary_dir)
     names = [schema.shard_name(index, num_shards) for index in range(num_shards)]
-    tasks = [ShardTask(index=index, pieces=pieces, path=os.path.join(temporary_dir, names[index]),
-                       vocab_file=os.fspath(vocab_file), max_seq_length=int(max_seq_length), seed=int(seed),
-                       cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs))
-             for index, pieces in enumerate(plan)]
-    try:
+    with io_utils.partial_directory(output_dir) as temporary_dir:
+        tasks = [ShardTask(index=index, pieces=pieces, path=os.path.join(temporary_dir, names[index]),
+                           vocab_file=os.fspath(vocab_file), max_seq_length=int(max_seq_length), seed=int(seed),
+                           cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs))
+                 for index, pieces in enumerate(plan)]
         with tqdm(total=total_bytes, unit="B", unit_scale=True, desc="building shards",
                   disable=not progress) as bar:
             processes = worker_processes(num_workers, num_shards, total_bytes)
@@ -131,20 +133,18 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         if stats["examples"] == 0:
             raise ValueError(f"Empty corpus: no tokens in the input files {files} "
                              f"({stats['lines']} lines, {stats['empty_lines']} blank)")
-        _publish(temporary_dir, output_dir, names)
-    finally:
-        if tf.io.gfile.exists(temporary_dir):
-            tf.io.gfile.rmtree(temporary_dir)
-    stats.update(
-        inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files), input_bytes=total_bytes,
-        vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens),
-        vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)), max_seq_length=int(max_seq_length),
-        seed=int(seed), cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards,
-        worker_processes=processes,
-        shards=[{"file": name, "examples": result["examples"], "input_bytes": task.input_bytes}
-                for name, result, task in zip(names, results, tasks)])
-    save_tokenizer_files(vocab_file, output_dir)  # run_pretraining.py finds the vocabulary beside the shards
-    schema.write_stats(output_dir, stats)
+        stats.update(
+            inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files),
+            input_bytes=total_bytes, vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens),
+            vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)),
+            max_seq_length=int(max_seq_length), seed=int(seed), cleaning=cleaning,
+            blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards, worker_processes=processes,
+            shards=[{"file": name, "examples": result["examples"], "input_bytes": task.input_bytes}
+                    for name, result, task in zip(names, results, tasks)])
+        save_tokenizer_files(vocab_file, temporary_dir)  # run_pretraining.py finds the vocabulary beside the shards
+        schema.write_stats(temporary_dir, stats)
+        # one swap publishes everything; files of output_dir that no build writes stay
+        io_utils.replace_directory(temporary_dir, output_dir, keep=lambda name: not _ours(name))
     return stats
 
 
@@ -180,4 +180,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    cli.run(main)

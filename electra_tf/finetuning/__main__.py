@@ -15,9 +15,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from electra_tf import distribute  # noqa: E402
+from electra_tf import cli, distribute  # noqa: E402
 from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError  # noqa: E402
@@ -91,7 +91,7 @@ def run():
     flags.register_multi_flags_validator(
         ["data_dir", "tfds"], lambda values: bool(values["data_dir"] or values["tfds"]),
         message="--data_dir is required (or --tfds)")
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

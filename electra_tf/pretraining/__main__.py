@@ -14,9 +14,9 @@ import os
 
 import keras
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from electra_tf import distribute
+from electra_tf import cli, distribute
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
 from electra_tf.pretraining import loop, rundir
@@ -74,7 +74,7 @@ def main(argv):
 def run():
     """Console-script entry point (`electra-pretrain`, `python -m electra_tf.pretraining`, run_pretraining.py)."""
     flags.mark_flags_as_required(["config", "model_dir"])
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":
