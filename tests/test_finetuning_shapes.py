@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 from test_finetuning_support import fixture_dir, init_checkpoint
 
+from electra_tf.distribute import default_precision
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
-from electra_tf.finetuning.trainer import build_tuner, finetune, read_splits, featurize_splits
+from electra_tf.finetuning.trainer import build_tuner, featurize_splits, finetune, read_splits
 from electra_tf.pretrained import load_pretrained
 
 ROWS = 1001
@@ -121,3 +122,11 @@ def test_jit_compile_finetune_predicts_every_row_once_in_order(tmp_path):
     assert metrics.keys() == results["test"].keys()
     for key, value in metrics.items():
         assert value == pytest.approx(results["test"][key], abs=1e-9)
+
+
+def test_step_hparams_are_checked_and_tpu_defaults_to_bfloat16():
+    assert default_precision("tpu") == "mixed_bfloat16" and default_precision("one_device") == "float32"
+    assert _hparams(save_steps=7).save_steps == 7 and _hparams().save_steps is None
+    for key, value in (("save_steps", 0), ("steps_per_execution", -1), ("steps_per_execution", 1.5)):
+        with pytest.raises(ValueError, match=key):
+            _hparams(**{key: value})

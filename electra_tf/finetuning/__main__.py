@@ -5,6 +5,8 @@
 
 Writes OUTPUT_DIR/eval_results.json (dev metrics per epoch, best epoch, test metrics), predictions.tsv (or
 predictions.json for KorQuAD) for the test split, logs/ (TensorBoard) and model/ (a transformers directory).
+Checkpoints go to OUTPUT_DIR/checkpoints: running the same command again resumes; on SIGTERM the run saves and
+exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`).
 """
 
 import os

@@ -1,5 +1,5 @@
 """Fine-tuning checkpoints in OUTPUT_DIR/checkpoints: the model, the optimizer (its step count is the position in
-the run) and the run's bookkeeping (per-epoch records, best epoch, the running epoch's loss sum) as a JSON string
+the run), the dropout seed states and the run's bookkeeping (per-epoch records, best epoch, the running epoch's loss sum) as a JSON string
 saved in the same checkpoint, so the three never disagree; the best epoch's weights go to `best/`."""
 
 import json
@@ -17,7 +17,11 @@ class FinetuneCheckpoints:
     def __init__(self, model, optimizer, output_dir, max_to_keep=2):
         self.directory = os.path.join(output_dir, CHECKPOINT_DIR)
         self._state = tf.Variable("{}", dtype=tf.string, trainable=False)
-        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, state=self._state)
+        weights = {id(variable) for variable in model.weights}
+        # the dropout layers' random-seed states: a resumed run draws the same dropout masks
+        random_states = [variable for variable in model.variables if id(variable) not in weights]
+        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, state=self._state,
+                                               random_states=random_states)
         self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, max_to_keep=max_to_keep,
                                                    checkpoint_name="ckpt")
         self._best = tf.train.Checkpoint(model=model)
