@@ -158,9 +158,11 @@ _TPU_STRATEGIES = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStra
 
 
 def epoch_order(count, seed, epoch):
-    """The training order of `count` rows in epoch `epoch`: a pure function of (seed, epoch), so a resumed run
-    sees the same batches."""
-    return np.random.default_rng([seed, epoch]).permutation(count)
+    """The training order of `count` rows in epoch `epoch`: a pure function of (seed, epoch) and TF's global seed
+    (`finetune` sets it to `seed`), so a resumed run sees the same batches. It is the order the earlier
+    `Dataset.shuffle(seed=seed + epoch)` pipeline gave."""
+    indices = tf.data.Dataset.range(count).shuffle(count, seed=seed + epoch, reshuffle_each_iteration=False)
+    return next(iter(indices.batch(max(count, 1)))).numpy()
 
 
 def _take(arrays, order):
