@@ -14,7 +14,8 @@ def define_flags():
     flags.DEFINE_string("tpu", None, "TPU name or grpc address (with --distribution_strategy=tpu).")
     flags.DEFINE_string("tpu_zone", None, "GCE zone of the TPU.")
     flags.DEFINE_string("gcp_project", None, "GCP project of the TPU.")
-    flags.DEFINE_enum("mixed_precision", "float32", PRECISIONS, "Keras dtype policy.")
+    flags.DEFINE_enum("mixed_precision", None, PRECISIONS,
+                      "Keras dtype policy; default: mixed_bfloat16 on TPU, float32 elsewhere.")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
 
@@ -45,9 +46,15 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
+def default_precision(strategy_name):
+    """The policy used when --mixed_precision is not given: bfloat16 is the TPU's native matmul type."""
+    return "mixed_bfloat16" if strategy_name == "tpu" else "float32"
+
+
 def strategy_from_flags(values):
     strategy = get_strategy(values.distribution_strategy, values.tpu, values.tpu_zone, values.gcp_project)
-    keras.mixed_precision.set_global_policy(values.mixed_precision)
+    policy = values.mixed_precision or default_precision(values.distribution_strategy)
+    keras.mixed_precision.set_global_policy(policy)
     logging.info("Strategy %s with %d replicas, policy %s", type(strategy).__name__,
-                 strategy.num_replicas_in_sync, values.mixed_precision)
+                 strategy.num_replicas_in_sync, policy)
     return strategy

@@ -8,6 +8,8 @@ predictions.json for KorQuAD) for the test split (GLUE tasks also their submissi
 logs/ (TensorBoard) and model/ (a transformers directory). `--tfds glue/cola` reads a prepared TFDS dataset.
 With a pre-training run directory as --init_checkpoint, `--checkpoint_steps all|N,M,…` fine-tunes each of those
 checkpoints into OUTPUT_DIR/step-<N>/ and tabulates them (see `checkpoint_series`).
+Checkpoints go to OUTPUT_DIR/checkpoints: running the same command again resumes; on SIGTERM the run saves and
+exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`).
 """
 
 import os

@@ -37,6 +37,14 @@ class FinetuneHparams:
     classifier_dropout: Optional[float] = None
     max_steps_per_epoch: Optional[int] = None  # cap (quick runs); None = the whole train split
     logging_steps: int = 50
+    save_steps: Optional[int] = None  # checkpoint every N steps as well; None = after every epoch only
+    steps_per_execution: int = 1  # train/eval/predict steps per compiled call (raise it on TPUs)
+
+    def __post_init__(self):
+        for key in ("save_steps", "steps_per_execution", "logging_steps"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"hparams {key} must be a positive integer, got {value!r}")
 
     @classmethod
     def field_names(cls):

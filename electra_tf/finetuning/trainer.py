@@ -15,7 +15,9 @@ import tensorflow as tf
 
 from electra_tf import io_utils
 from electra_tf.export import export_transformers
+from electra_tf.finetuning.checkpoints import FinetuneCheckpoints
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
+from electra_tf.preemption import Preempted, SigtermFlag
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
 from electra_tf.training_step import TrainingStep
@@ -24,7 +26,13 @@ from electra_tf.training_step import TrainingStep
 # The training loop ---------------------------------------------------------------------------------------------
 
 class FineTuner:
-    """A model + task + optimizer with compiled train and predict steps under `strategy`."""
+    """A model + task + optimizer with compiled train and predict loops under `strategy`.
+
+    With `static_shapes` (under TPUStrategy, or whenever `jit_compile` is set) every compiled function sees one
+    shape: the last partial batch is padded with rows of weight 0 and the encoder does not skip padding tokens.
+    Train and predict steps run `steps_per_execution` at a time inside one `tf.function` via `strategy.run`.
+    `traces` counts how often each loop function was traced.
+    """
 
     def __init__(self, model, task, hparams, train_steps, strategy=None, jit_compile=False):
         self.model = model
@@ -32,6 +40,7 @@ class FineTuner:
         self.hparams = hparams
         self.strategy = strategy or tf.distribute.get_strategy()
         self.train_steps = train_steps
+        self.static_shapes = jit_compile or isinstance(self.strategy, _TPU_STRATEGIES)
         with self.strategy.scope():
             self.engine = TrainingStep(
                 model, self._loss, jit_compile=jit_compile, learning_rate=hparams.learning_rate,
@@ -41,9 +50,12 @@ class FineTuner:
                 layerwise_lr_decay=hparams.layerwise_lr_decay, num_layers=model.config.num_hidden_layers,
                 bias_correction=hparams.adam_bias_correction)
         self.optimizer = self.engine.optimizer
-        model.electra.skip_padding = not jit_compile  # see ElectraEncoder: same results, less work
-        self._train_step = tf.function(self._train_step_fn)
-        self._predict = tf.function(lambda inputs: self.model(inputs, training=False), jit_compile=jit_compile)
+        model.electra.skip_padding = not self.static_shapes  # see ElectraEncoder: same results, less work
+        self.traces = {"train": 0, "predict": 0}
+        self._train_steps = tf.function(self._train_steps_fn)
+        self._predict_steps = tf.function(self._predict_steps_fn)
+        self._replica_predict = tf.function(lambda inputs: self.model(inputs, training=False),
+                                            jit_compile=jit_compile)
 
     @property
     def step(self):
@@ -52,33 +64,87 @@ class FineTuner:
     def learning_rate(self):
         return self.engine.learning_rate()
 
-    def _loss(self, inputs, labels):
-        """(the loss to differentiate: this replica's share of the batch mean, the batch mean loss)"""
-        loss = self.task.loss(labels, self.model(inputs, training=True))
-        return loss / self.strategy.num_replicas_in_sync, loss
+    # Compiled loops ---------------------------------------------------------------------------------------------
 
-    def _train_step_fn(self, batch):
-        inputs, labels = batch
-        losses = self.strategy.run(self.engine.replica_step, args=(inputs, labels))
-        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+    def _loss(self, inputs, labels, weights, total_weight):
+        """(this replica's share of the global weighted mean loss: what is differentiated, the same to report)"""
+        losses = self.task.example_losses(labels, self.model(inputs, training=True))
+        loss = tf.reduce_sum(losses * weights) / tf.maximum(total_weight, 1.0)
+        return loss, loss
 
-    def train_dataset(self, features, epoch_seed):
-        dataset = tf.data.Dataset.from_tensor_slices((features.inputs, features.labels))
-        dataset = dataset.shuffle(len(features), seed=epoch_seed, reshuffle_each_iteration=False)
-        dataset = dataset.batch(self.hparams.train_batch_size).prefetch(tf.data.AUTOTUNE)
-        return self.strategy.experimental_distribute_dataset(dataset)
+    def _replica_train_step(self, inputs, labels, row_weights):
+        weights = self.task.loss_weights(labels, row_weights)
+        total_weight = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights))
+        return self.engine.replica_step(inputs, labels, weights, total_weight)
 
-    def train_step(self, batch):
-        return self._train_step(batch)
+    def _one_train_step(self, iterator):
+        losses = self.strategy.run(self._replica_train_step, args=next(iterator))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def _train_steps_fn(self, iterator, steps):
+        self.traces["train"] += 1  # Python side effect: runs once per trace
+        total = self._one_train_step(iterator)
+        for _ in tf.range(steps - 1):
+            total += self._one_train_step(iterator)
+        return total
+
+    def _one_predict_step(self, iterator):
+        outputs = self.strategy.run(self._replica_predict, args=(next(iterator),))
+        return {key: self.strategy.gather(value, axis=0) for key, value in outputs.items()}
+
+    def _predict_steps_fn(self, iterator, steps):
+        self.traces["predict"] += 1
+        first = self._one_predict_step(iterator)
+        arrays = {key: tf.TensorArray(value.dtype, size=0, dynamic_size=True, infer_shape=False).write(0, value)
+                  for key, value in first.items()}
+        for index in tf.range(1, steps):
+            outputs = self._one_predict_step(iterator)
+            arrays = {key: array.write(index, outputs[key]) for key, array in arrays.items()}
+        return {key: array.concat() for key, array in arrays.items()}
+
+    # Data -------------------------------------------------------------------------------------------------------
+
+    def train_dataset(self, features, epoch, skip_steps=0):
+        """Epoch `epoch`'s batches (an order that depends only on (seed, epoch)), from batch `skip_steps` on, at
+        most `steps_per_epoch` in all; with `static_shapes` the last batch is filled up with rows of weight 0."""
+        batch_size = self.hparams.train_batch_size
+        order = epoch_order(len(features), self.hparams.seed, epoch)
+        order = order[skip_steps * batch_size:steps_per_epoch(len(features), self.hparams) * batch_size]
+        weights = np.ones(len(order), np.float32)
+        order, weights = self._pad(order, weights, batch_size)
+        rows = (_take(features.inputs, order), _take(features.labels, order), weights)
+        dataset = tf.data.Dataset.from_tensor_slices(rows).batch(batch_size, drop_remainder=self.static_shapes)
+        return self.strategy.experimental_distribute_dataset(dataset.prefetch(tf.data.AUTOTUNE))
+
+    def _pad(self, order, weights, batch_size):
+        """Under `static_shapes`, `order` filled up to whole batches with copies of its first row of weight 0."""
+        missing = -len(order) % batch_size
+        if not self.static_shapes or not missing or not len(order):
+            return order, weights
+        return (np.concatenate([order, np.full(missing, order[0], order.dtype)]),
+                np.concatenate([weights, np.zeros(missing, np.float32)]))
+
+    # Steps ------------------------------------------------------------------------------------------------------
+
+    def train(self, iterator, steps):
+        """Runs `steps` optimizer steps; returns the sum of their mean losses (a float)."""
+        return float(self._train_steps(iterator, tf.constant(steps, tf.int32)).numpy())
 
     def predict(self, features):
-        """The model's outputs (numpy, concatenated over batches) for every feature row."""
-        dataset = tf.data.Dataset.from_tensor_slices(features.inputs).batch(self.hparams.eval_batch_size)
-        chunks = {}
-        for inputs in dataset.prefetch(tf.data.AUTOTUNE):
-            for key, value in self._predict(inputs).items():
+        """The model's outputs (numpy, concatenated over batches, in row order) for every feature row."""
+        batch_size, count = self.hparams.eval_batch_size, len(features)
+        order, _ = self._pad(np.arange(count), np.ones(count, np.float32), batch_size)
+        dataset = tf.data.Dataset.from_tensor_slices(_take(features.inputs, order))
+        dataset = dataset.batch(batch_size, drop_remainder=self.static_shapes).prefetch(tf.data.AUTOTUNE)
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        chunks, remaining = {}, math.ceil(len(order) / batch_size)
+        while remaining:
+            steps = min(self.hparams.steps_per_execution, remaining)
+            for key, value in self._predict_steps(iterator, tf.constant(steps, tf.int32)).items():
                 chunks.setdefault(key, []).append(value.numpy())
-        return {key: np.concatenate(value) for key, value in chunks.items()}
+            remaining -= steps
+        return {key: np.concatenate(value)[:count] for key, value in chunks.items()}
 
     def get_weights(self):
         return [variable.numpy() for variable in self.model.weights]
@@ -86,6 +152,21 @@ class FineTuner:
     def set_weights(self, values):
         for variable, value in zip(self.model.weights, values):
             variable.assign(value)
+
+
+_TPU_STRATEGIES = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)
+
+
+def epoch_order(count, seed, epoch):
+    """The training order of `count` rows in epoch `epoch`: a pure function of (seed, epoch) and TF's global seed
+    (`finetune` sets it to `seed`), so a resumed run sees the same batches. It is the order the earlier
+    `Dataset.shuffle(seed=seed + epoch)` pipeline gave."""
+    indices = tf.data.Dataset.range(count).shuffle(count, seed=seed + epoch, reshuffle_each_iteration=False)
+    return next(iter(indices.batch(max(count, 1)))).numpy()
+
+
+def _take(arrays, order):
+    return {key: np.asarray(value)[order] for key, value in arrays.items()}
 
 
 def steps_per_epoch(num_features, hparams):
@@ -118,8 +199,15 @@ def finetune(task, hparams, init_checkpoint, data_dir, output_dir, vocab_file=No
                "selection_file": splits["dev"].path}
     results_path = os.path.join(output_dir, "eval_results.json")
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "logs"))
-    best_weights = train_and_select(tuner, task, splits, features, results, results_path, writer, progress)
-    tuner.set_weights(best_weights)
+    checkpoints = FinetuneCheckpoints(tuner.model, tuner.optimizer, output_dir)
+    resumed = checkpoints.restore()
+    if resumed:
+        results["epochs"] = resumed["epochs"]
+        if resumed["best"]:
+            results["best"] = resumed["best"]
+    train_and_select(tuner, task, splits, features, results, results_path, writer, progress, checkpoints,
+                     resumed)
+    checkpoints.restore_best()
     if "test" in splits:
         results.update(predict_test(tuner, task, splits, features, results["best"]["dev"], output_dir))
     if export:
@@ -194,34 +282,52 @@ def load_model(init_checkpoint, task, hparams):
                            config_overrides=overrides or None)
 
 
-def train_and_select(tuner, task, splits, features, results, results_path, writer, progress):
-    """Trains every epoch, evaluates on dev after each (recorded in `results`, saved to `results_path`);
-    returns the weights of the epoch with the best dev `task.metric` (the first epoch's when none has it)."""
+def train_and_select(tuner, task, splits, features, results, results_path, writer, progress, checkpoints,
+                     resumed=None):
+    """Trains every epoch, evaluates on dev after each (recorded in `results`, saved to `results_path`), keeps
+    the weights of the epoch with the best dev `task.metric` (the first epoch's when none has it) in
+    `checkpoints`' best slot. Checkpoints after every epoch and every `save_steps`; continues the `resumed` state
+    (what `checkpoints.restore` returned); on SIGTERM saves and raises `Preempted`."""
     hparams = tuner.hparams
-    best_score, best_weights = None, None
-    for epoch in range(1, hparams.num_train_epochs + 1):
-        started = time.time()
-        train_loss = train_epoch(tuner, features["train"], epoch, writer, progress)
-        dev_metrics, dev_predictions = task.evaluate(splits["dev"].examples, features["dev"],
-                                                     tuner.predict(features["dev"]))
-        record = {"epoch": epoch, "global_step": tuner.step, "train_loss": train_loss,
-                  "train_seconds": time.time() - started, "dev": dev_metrics}
-        collapsed = one_class_warning(task, splits["dev"].examples, dev_predictions, hparams.learning_rate)
-        if collapsed:
-            logging.warning("Epoch %d: %s", epoch, collapsed)
-            record["warning"] = collapsed
-        results["epochs"].append(record)
-        with writer.as_default(step=tuner.step):
-            for key, value in dev_metrics.items():
-                tf.summary.scalar(f"dev/{key}", value)
-        writer.flush()
-        score = dev_metrics.get(task.metric)
-        logging.info("Epoch %d: train loss %.4f, dev %s", epoch, train_loss, _format(dev_metrics))
-        if best_score is None or (score is not None and score > best_score):
-            best_score, best_weights = score, tuner.get_weights()
-            results["best"] = {"epoch": epoch, "dev": dev_metrics}
-        io_utils.write_json(results_path, results)
-    return best_weights
+    per_epoch = steps_per_epoch(len(features["train"]), hparams)
+    best_score = results.get("best", {}).get("dev", {}).get(task.metric)
+    loss_sum = (resumed or {}).get("loss_sum", 0.0)
+    with SigtermFlag() as preemption:
+        while tuner.step < per_epoch * hparams.num_train_epochs:
+            epoch = tuner.step // per_epoch + 1
+            started = time.time()
+            train_loss = train_epoch(tuner, features["train"], epoch, writer, progress, checkpoints, results,
+                                     preemption, loss_sum)
+            loss_sum = 0.0
+            dev_metrics, dev_predictions = task.evaluate(splits["dev"].examples, features["dev"],
+                                                         tuner.predict(features["dev"]))
+            record = {"epoch": epoch, "global_step": tuner.step, "train_loss": train_loss,
+                      "train_seconds": time.time() - started, "dev": dev_metrics}
+            collapsed = one_class_warning(task, splits["dev"].examples, dev_predictions, hparams.learning_rate)
+            if collapsed:
+                logging.warning("Epoch %d: %s", epoch, collapsed)
+                record["warning"] = collapsed
+            results["epochs"].append(record)
+            with writer.as_default(step=tuner.step):
+                for key, value in dev_metrics.items():
+                    tf.summary.scalar(f"dev/{key}", value)
+            writer.flush()
+            score = dev_metrics.get(task.metric)
+            logging.info("Epoch %d: train loss %.4f, dev %s", epoch, train_loss, _format(dev_metrics))
+            if "best" not in results or best_score is None or (score is not None and score > best_score):
+                best_score = score
+                checkpoints.save_best()  # before the checkpoint that names this epoch the best
+                results["best"] = {"epoch": epoch, "dev": dev_metrics}
+            checkpoints.save(tuner.step, _run_state(results, 0.0))
+            io_utils.write_json(results_path, results)
+            if preemption.requested:
+                raise Preempted()
+
+
+def _run_state(results, loss_sum):
+    """What a checkpoint records besides weights: the epoch records so far, the best epoch, the running
+    epoch's loss sum."""
+    return {"epochs": results["epochs"], "best": results.get("best"), "loss_sum": loss_sum}
 
 
 def one_class_warning(task, examples, predictions, learning_rate):
@@ -241,28 +347,43 @@ def one_class_warning(task, examples, predictions, learning_rate):
             f"{advice}")
 
 
-def train_epoch(tuner, train_features, epoch, writer, progress):
-    """One epoch (at most `steps_per_epoch` steps) with TensorBoard scalars; returns the mean training loss."""
+def train_epoch(tuner, train_features, epoch, writer, progress, checkpoints, results, preemption, loss_sum=0.0):
+    """The rest of epoch `epoch` (at most `steps_per_epoch` steps; a resumed run continues at its step with the
+    epoch's `loss_sum` so far), `steps_per_execution` steps per call, with TensorBoard scalars; checkpoints
+    every `save_steps` and on SIGTERM (then raises `Preempted`). Returns the epoch's mean training loss."""
     hparams = tuner.hparams
     per_epoch = steps_per_epoch(len(train_features), hparams)
-    loss_sum, seen = 0.0, 0
+    done = tuner.step - (epoch - 1) * per_epoch
+    iterator = iter(tuner.train_dataset(train_features, epoch, done))
     bar = _progress_bar(per_epoch, f"epoch {epoch}/{hparams.num_train_epochs}", progress)
-    for batch in tuner.train_dataset(train_features, hparams.seed + epoch):
-        if seen >= per_epoch:
-            break
-        loss = float(tuner.train_step(batch).numpy())
+    bar.update(done)
+    while done < per_epoch:
+        step = tuner.step
+        boundary = min((epoch - 1) * per_epoch + per_epoch, _next_multiple(step, hparams.logging_steps),
+                       _next_multiple(step, hparams.save_steps or per_epoch))
+        count = min(hparams.steps_per_execution, boundary - step)
+        loss = tuner.train(iterator, count)
         if not math.isfinite(loss):
-            raise FloatingPointError(f"Loss became {loss} at step {tuner.step}")
+            raise FloatingPointError(f"Loss became {loss} at or before step {tuner.step}")
         loss_sum += loss
-        seen += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-        if tuner.step % hparams.logging_steps == 0 or seen == per_epoch:
+        done += count
+        bar.update(count)
+        bar.set_postfix(loss=f"{loss_sum / done:.4f}")
+        if tuner.step % hparams.logging_steps == 0 or done == per_epoch:
             with writer.as_default(step=tuner.step):
-                tf.summary.scalar("train/loss", loss)
+                tf.summary.scalar("train/loss", loss / count)
                 tf.summary.scalar("train/learning_rate", tuner.learning_rate())
+        if done < per_epoch and (preemption.requested or
+                                 (hparams.save_steps and tuner.step % hparams.save_steps == 0)):
+            checkpoints.save(tuner.step, _run_state(results, loss_sum))
+            if preemption.requested:
+                raise Preempted()
     bar.close()
-    return loss_sum / max(seen, 1)
+    return loss_sum / max(per_epoch, 1)
+
+
+def _next_multiple(step, every):
+    return (step // every + 1) * every
 
 
 def predict_test(tuner, task, splits, features, best_dev_metrics, output_dir):

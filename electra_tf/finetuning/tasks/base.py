@@ -108,9 +108,21 @@ class Task:
     def featurize(self, examples, tokenizer, hparams, training=False):
         raise NotImplementedError
 
-    def loss(self, labels, outputs):
-        """Mean loss over the (per-replica) batch, a float32 scalar tensor."""
+    def example_losses(self, labels, outputs):
+        """The loss of every row (or every token: any shape `loss_weights` matches), float32."""
         raise NotImplementedError
+
+    def loss_weights(self, labels, row_weights):
+        """The weight of each `example_losses` term: `row_weights` (1 for a real row, 0 for padding) by default."""
+        return row_weights
+
+    def loss(self, labels, outputs, row_weights=None):
+        """Weighted mean loss over the batch, a float32 scalar tensor (padding rows of weight 0 change nothing)."""
+        if row_weights is None:
+            row_weights = tf.ones(tf.shape(next(iter(labels.values())))[:1], tf.float32)
+        weights = self.loss_weights(labels, row_weights)
+        total = tf.reduce_sum(self.example_losses(labels, outputs) * weights)
+        return total / tf.maximum(tf.reduce_sum(weights), 1.0)
 
     def evaluate(self, examples, features, outputs):
         """Returns `(metrics, predictions)`; `outputs` are the model's numpy outputs over all features.

@@ -161,12 +161,11 @@ class SequenceTask(Task):
         return Features({"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
                         {"labels": labels}, truncated)
 
-    def loss(self, labels, outputs):
-        logits = outputs["logits"]
+    def example_losses(self, labels, outputs):
+        logits = tf.cast(outputs["logits"], tf.float32)
         if self.regression:
-            return tf.reduce_mean(tf.square(logits[:, 0] - tf.cast(labels["labels"], tf.float32)))
-        losses = tf.keras.losses.sparse_categorical_crossentropy(labels["labels"], logits, from_logits=True)
-        return tf.reduce_mean(losses)
+            return tf.square(logits[:, 0] - tf.cast(labels["labels"], tf.float32))
+        return tf.keras.losses.sparse_categorical_crossentropy(labels["labels"], logits, from_logits=True)
 
     def evaluate(self, examples, features, outputs):
         logits = np.asarray(outputs["logits"])

@@ -41,12 +41,12 @@ class QaTask(Task):
         return Features(windows.inputs, windows.labels, truncated=windows.truncated,
                         meta=QaMeta(windows, hparams.n_best_size, hparams.max_answer_length))
 
-    def loss(self, labels, outputs):
+    def example_losses(self, labels, outputs):
         start = tf.keras.losses.sparse_categorical_crossentropy(
-            labels["start_positions"], outputs["start_logits"], from_logits=True)
+            labels["start_positions"], tf.cast(outputs["start_logits"], tf.float32), from_logits=True)
         end = tf.keras.losses.sparse_categorical_crossentropy(
-            labels["end_positions"], outputs["end_logits"], from_logits=True)
-        return tf.reduce_mean((start + end) / 2.0)
+            labels["end_positions"], tf.cast(outputs["end_logits"], tf.float32), from_logits=True)
+        return (start + end) / 2.0
 
     def evaluate(self, examples, features, outputs):
         meta = features.meta

@@ -82,12 +82,13 @@ class TaggingTask(Task):
         return Features({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
                         {"labels": labels}, truncated=truncated, meta=word_positions)
 
-    def loss(self, labels, outputs):
-        labels = labels["labels"]
-        active = tf.cast(labels != IGNORE_INDEX, tf.float32)
-        losses = tf.keras.losses.sparse_categorical_crossentropy(
-            tf.maximum(labels, 0), outputs["logits"], from_logits=True)
-        return tf.reduce_sum(losses * active) / tf.maximum(tf.reduce_sum(active), 1.0)
+    def example_losses(self, labels, outputs):
+        return tf.keras.losses.sparse_categorical_crossentropy(
+            tf.maximum(labels["labels"], 0), tf.cast(outputs["logits"], tf.float32), from_logits=True)
+
+    def loss_weights(self, labels, row_weights):
+        """Every labelled token of a real row weighs 1 (the loss is the mean over labelled tokens)."""
+        return tf.cast(labels["labels"] != IGNORE_INDEX, tf.float32) * row_weights[:, None]
 
     def evaluate(self, examples, features, outputs):
         logits = np.asarray(outputs["logits"])
