@@ -28,13 +28,14 @@ SERIES = {"train_steps": 8, "save_checkpoints_steps": 2, "keep_checkpoint_max": 
 
 
 def _dataset_fn(vocab_size, config):
-    def dataset_fn(context):
+    def dataset_fn(context, start_step=0):
         rng = np.random.default_rng(context.input_pipeline_id)
         ids = rng.integers(5, vocab_size, (64, config.max_seq_length)).astype(np.int32)
         ids[:, 0], ids[:, -1] = 2, 3
         batch = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
         rows = context.get_per_replica_batch_size(config.train_batch_size)
-        return tf.data.Dataset.from_tensor_slices(batch).repeat().batch(rows, drop_remainder=True)
+        batches = tf.data.Dataset.from_tensor_slices(batch).repeat().batch(rows, drop_remainder=True)
+        return batches.skip(start_step)  # loop.train resumes the data at the restored step
     return dataset_fn
 
 
