@@ -162,37 +162,34 @@ def remove_stale_partials(path):
 
 
 @contextlib.contextmanager
-def atomic_file(path, mode="w"):
-    """Opens a temporary sibling of `path` for writing and renames it onto `path` only on success (partial
-    files of killed runs are removed first)."""
+def _partial_file(path):
+    """Yields a temporary sibling of `path` to write (partial files of killed runs are removed first) and
+    renames it onto `path` only on success: a reader sees the whole file or none."""
     parent = os.path.dirname(path)
     if parent:
         tf.io.gfile.makedirs(parent)
     remove_stale_partials(path)
     temporary = _partial_sibling(path)
     try:
-        with tf.io.gfile.GFile(temporary, mode) as handle:
-            yield handle
+        yield temporary
         tf.io.gfile.rename(temporary, path, overwrite=True)
     finally:
         if tf.io.gfile.exists(temporary):
             tf.io.gfile.remove(temporary)
+
+
+@contextlib.contextmanager
+def atomic_file(path, mode="w"):
+    """Opens `path` for writing through a temporary sibling (see `_partial_file`)."""
+    with _partial_file(path) as temporary:
+        with tf.io.gfile.GFile(temporary, mode) as handle:
+            yield handle
 
 
 def copy_file(source, path):
-    """Copies `source` to a temporary sibling of `path` (server-side on object stores), then renames it onto
-    `path`: a reader sees the whole file or none."""
-    parent = os.path.dirname(path)
-    if parent:
-        tf.io.gfile.makedirs(parent)
-    remove_stale_partials(path)
-    temporary = _partial_sibling(path)
-    try:
+    """Copies `source` to `path` through a temporary sibling (server-side on object stores)."""
+    with _partial_file(path) as temporary:
         tf.io.gfile.copy(source, temporary, overwrite=True)
-        tf.io.gfile.rename(temporary, path, overwrite=True)
-    finally:
-        if tf.io.gfile.exists(temporary):
-            tf.io.gfile.remove(temporary)
 
 
 def write_json(path, value):
