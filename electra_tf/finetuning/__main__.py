@@ -13,7 +13,6 @@ exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`).
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,7 +21,6 @@ from absl import flags, logging  # noqa: E402
 from electra_tf import cli, distribute  # noqa: E402
 from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
-from electra_tf.finetuning.readers import BadRowError, EmptySplitError  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
 from electra_tf.finetuning.tfds_input import use_tfds  # noqa: E402
 from electra_tf.finetuning.trainer import finetune  # noqa: E402
@@ -60,28 +58,25 @@ distribute.define_flags()
 
 def main(argv):
     del argv
-    try:
-        hparams = load_hparams(FLAGS.config, FLAGS.task, FLAGS.hparams)
-        task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
-                        text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
-                        label_list=FLAGS.labels, id_column=FLAGS.id_column)
-        if FLAGS.tfds:
-            task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
-        strategy = distribute.strategy_from_flags(FLAGS)
+    hparams = load_hparams(FLAGS.config, FLAGS.task, FLAGS.hparams)
+    task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
+                    text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
+                    label_list=FLAGS.labels, id_column=FLAGS.id_column)
+    if FLAGS.tfds:
+        task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
+    strategy = distribute.strategy_from_flags(FLAGS)
 
-        def finetune_one(init_checkpoint, output_dir, vocab_file=FLAGS.vocab):
-            return finetune(task, hparams, init_checkpoint, FLAGS.data_dir, output_dir, vocab_file=vocab_file,
-                            strategy=strategy, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
-                            export=FLAGS.export)
+    def finetune_one(init_checkpoint, output_dir, vocab_file=FLAGS.vocab):
+        return finetune(task, hparams, init_checkpoint, FLAGS.data_dir, output_dir, vocab_file=vocab_file,
+                        strategy=strategy, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
+                        export=FLAGS.export)
 
-        if FLAGS.checkpoint_steps:
-            checkpoint_series.score_checkpoints(FLAGS.init_checkpoint, FLAGS.checkpoint_steps, FLAGS.output_dir,
-                                                finetune_one, task.metric, vocab_file=FLAGS.vocab)
-            print(f"scores: {os.path.join(FLAGS.output_dir, checkpoint_series.SCORES_FILE)}")
-            return
-        results = finetune_one(FLAGS.init_checkpoint, FLAGS.output_dir)
-    except (BadRowError, EmptySplitError, FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    if FLAGS.checkpoint_steps:
+        checkpoint_series.score_checkpoints(FLAGS.init_checkpoint, FLAGS.checkpoint_steps, FLAGS.output_dir,
+                                            finetune_one, task.metric, vocab_file=FLAGS.vocab)
+        print(f"scores: {os.path.join(FLAGS.output_dir, checkpoint_series.SCORES_FILE)}")
+        return
+    results = finetune_one(FLAGS.init_checkpoint, FLAGS.output_dir)
     best = results.get("best", {})
     logging.info("Best epoch %s: dev %s; test %s", best.get("epoch"), best.get("dev"), results.get("test"))
     print(f"best epoch {best.get('epoch')}: dev {best.get('dev')}, test {results.get('test')}")
