@@ -1,5 +1,5 @@
 """Static shapes (--jit_compile, and TPUStrategy by the same rule): a train set of 1,001 rows in batches of 32 is
-trained, evaluated and predicted row for row exactly once, with one trace per compiled loop."""
+trained, evaluated and predicted row for row exactly once, with one trace per compiled loop and batch width."""
 
 import csv
 import os
@@ -10,6 +10,7 @@ import tensorflow as tf
 from test_finetuning_support import fixture_dir, init_checkpoint
 
 from electra_tf.distribute import default_precision
+from electra_tf.finetuning import batching
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
@@ -53,68 +54,88 @@ def _tuner(task, hparams, data_dir, jit_compile):
                        jit_compile), features
 
 
-def _train_one_epoch(tuner, features):
-    iterator = iter(tuner.train_dataset(features["train"], 1))
-    steps = tuner.train_steps
-    while steps:
-        count = min(tuner.hparams.steps_per_execution, steps)
-        tuner.train(iterator, count)
-        steps -= count
+def _train_one_epoch(tuner, features, epoch=1):
+    batches = tuner.train_dataset(features["train"], epoch)
+    while len(batches):
+        tuner.train(batches, tuner.hparams.steps_per_execution)
 
 
 def test_static_batches_cover_every_row_once(tmp_path):
-    task, hparams = _task(), _hparams()
+    task, hparams = _task(), _hparams(bucket_width=4)
     tuner, features = _tuner(task, hparams, _write_rows(tmp_path), jit_compile=True)
     assert tuner.static_shapes and not tuner.model.electra.skip_padding
-    seen = []
+    seen, batches = [], []
     for inputs, labels, weights in tuner.train_dataset(features["train"], 1):
-        assert inputs["input_ids"].shape == (32, 16) and weights.shape == (32,)
-        ids = inputs["input_ids"].numpy()
+        width = inputs["input_ids"].shape[1]
+        assert width in (8, 12) and inputs["input_ids"].shape == (32, width) and weights.shape == (32,)
+        ids = np.pad(inputs["input_ids"].numpy(), [(0, 0), (0, 16 - width)])  # [PAD] is id 0
+        batches.append(ids)
         seen.extend(ids[weights.numpy() == 1.0].tolist())
         assert set(weights.numpy().tolist()) <= {0.0, 1.0}
+    assert len(batches) == 32 and {ids.shape[1] for ids in batches} == {16}
     assert len(seen) == ROWS
     assert sorted(map(tuple, seen)) == sorted(map(tuple, features["train"].inputs["input_ids"].tolist()))
     # the order is a function of (seed, epoch) only; resuming at batch 5 continues with the same rows
     first = next(iter(tuner.train_dataset(features["train"], 1, skip_steps=5)))[0]["input_ids"].numpy()
-    np.testing.assert_array_equal(first, np.asarray(seen[5 * 32:6 * 32]))
+    np.testing.assert_array_equal(first, batches[5][:, :first.shape[1]])
 
 
-def _last_batch_gradients(tuner, features):
-    """(loss, gradients) of the epoch's last (partial) batch at the tuner's current weights."""
-    *_, (inputs, labels, row_weights) = tuner.train_dataset(features["train"], 1)
+def _partial_batch_gradients(tuner, features):
+    """(loss, gradients, batch size, width, real rows) of the epoch's partial batch (filled up with rows of
+    weight 0 under static shapes) at the tuner's current weights."""
+    batches = tuner.train_dataset(features["train"], 1)
+    sizes = [int(np.sum(batch.rows != batching.FILL)) for batch in batches.plan]
+    index = sizes.index(min(sizes))
+    rows = batches.plan[index].rows
+    inputs, labels, row_weights = list(batches)[index]
+    loss, dense = _gradients(tuner, inputs, labels, row_weights)
+    return loss, dense, int(inputs["input_ids"].shape[0]), int(inputs["input_ids"].shape[1]), rows[:sizes[index]]
+
+
+def _gradients(tuner, inputs, labels, row_weights):
     weights = tuner.task.loss_weights(labels, row_weights)
     loss, gradients = tuner.engine._forward_backward(inputs, labels, weights, tf.reduce_sum(weights))
-    dense = [tf.convert_to_tensor(gradient).numpy() for gradient in gradients]  # embedding rows: IndexedSlices
-    return float(loss), dense, int(inputs["input_ids"].shape[0])
+    return float(loss), [tf.convert_to_tensor(gradient).numpy() for gradient in gradients]  # embeddings: slices
 
 
 def test_jit_compile_pads_without_retracing_and_matches_unpadded_training(tmp_path):
-    """The padded last batch (9 rows + 23 of weight 0) gives the unpadded batch's loss and gradient; one epoch of
-    32 steps is traced once and ends at the dynamic-shape loop's weights."""
-    task, hparams = _task(), _hparams(learning_rate=1e-4, **NO_DROPOUT)
+    """The padded partial batch (9 rows + 23 of weight 0, cut to its bucket's width) gives the loss and gradient
+    of the unpadded batch, and of the same rows at full width; one epoch of 32 steps in two widths is traced
+    once per width (a second epoch adds no trace) and ends at the dynamic-shape loop's weights."""
+    task, hparams = _task(), _hparams(learning_rate=1e-4, bucket_width=4, **NO_DROPOUT)
     data_dir = _write_rows(tmp_path)
     static, features = _tuner(task, hparams, data_dir, jit_compile=True)
     dynamic, _ = _tuner(task, hparams, data_dir, jit_compile=False)
     assert not dynamic.static_shapes and dynamic.model.electra.skip_padding
     dynamic.set_weights(static.get_weights())
-    padded_loss, padded_gradients, padded_rows = _last_batch_gradients(static, features)
-    loss, gradients, rows = _last_batch_gradients(dynamic, features)
-    assert (padded_rows, rows) == (32, ROWS % 32)
-    assert padded_loss == pytest.approx(loss, abs=1e-5)
-    for ours, theirs in zip(padded_gradients, gradients):
-        np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
+    padded_loss, padded_gradients, padded_rows, padded_width, rows = _partial_batch_gradients(static, features)
+    loss, gradients, count, width, same_rows = _partial_batch_gradients(dynamic, features)
+    assert (padded_rows, count, padded_width) == (32, ROWS % 32, width) and width < 16
+    np.testing.assert_array_equal(rows, same_rows)
+    train = features["train"]
+    full_loss, full_gradients = _gradients(dynamic, {key: value[rows] for key, value in train.inputs.items()},
+                                           {key: value[rows] for key, value in train.labels.items()},
+                                           tf.ones([len(rows)], tf.float32))
+    for other_loss, other_gradients in ((loss, gradients), (full_loss, full_gradients)):
+        assert padded_loss == pytest.approx(other_loss, abs=1e-5)
+        for ours, theirs in zip(padded_gradients, other_gradients):
+            np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
     for tuner in (static, dynamic):
         _train_one_epoch(tuner, features)
         assert tuner.step == 32
-    assert static.traces["train"] == 1
-    assert static.engine._forward_backward.experimental_get_tracing_count() == 1
+    widths = {batch.width for batch in static.train_dataset(train, 1).plan}
+    assert widths == {8, 12}
+    assert static.traces["train"] == len(widths)
+    assert static.engine._forward_backward.experimental_get_tracing_count() == len(widths)
     # XLA and plain kernels round differently and Adam turns a near-zero gradient's rounding into up to a whole
     # step (the learning rate) on that weight; seen: 1.3e-4 after 32 steps at 1e-3, so allow one step here
     for ours, theirs in zip(static.get_weights(), dynamic.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=hparams.learning_rate, rtol=0)
+    _train_one_epoch(static, features, epoch=2)
+    assert static.step == 64 and static.traces["train"] == len(widths)
     outputs = static.predict(features["dev"])["logits"]
     static.predict(features["dev"])
-    assert static.traces["predict"] == 1 and outputs.shape[0] == ROWS
+    assert static.traces["predict"] == len(widths) and outputs.shape[0] == ROWS
     direct = static.model(features["dev"].inputs, training=False)["logits"].numpy()
     np.testing.assert_allclose(outputs, direct, atol=1e-5, rtol=0)
 
@@ -145,6 +166,8 @@ def test_jit_compile_finetune_predicts_every_row_once_in_order(tmp_path):
 def test_step_hparams_are_checked_and_tpu_defaults_to_bfloat16():
     assert default_precision("tpu") == "mixed_bfloat16" and default_precision("one_device") == "float32"
     assert _hparams(save_steps=7).save_steps == 7 and _hparams().save_steps is None
-    for key, value in (("save_steps", 0), ("steps_per_execution", -1), ("steps_per_execution", 1.5)):
+    assert _hparams(bucket_width=0).bucket_width == 0 and _hparams().bucket_width == 16
+    for key, value in (("save_steps", 0), ("steps_per_execution", -1), ("steps_per_execution", 1.5),
+                       ("bucket_width", -1), ("bucket_width", 1.5)):
         with pytest.raises(ValueError, match=key):
             _hparams(**{key: value})

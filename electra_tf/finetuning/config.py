@@ -39,12 +39,16 @@ class FinetuneHparams:
     logging_steps: int = 50
     save_steps: Optional[int] = None  # checkpoint every N steps as well; None = after every epoch only
     steps_per_execution: int = 1  # train/eval/predict steps per compiled call (raise it on TPUs)
+    bucket_width: int = 16  # batches are cut to a multiple of this many tokens (see `batching`); 0 = off
 
     def __post_init__(self):
         for key in ("save_steps", "steps_per_execution", "logging_steps"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"hparams {key} must be a positive integer, got {value!r}")
+        if not isinstance(self.bucket_width, int) or isinstance(self.bucket_width, bool) or self.bucket_width < 0:
+            raise ValueError(f"hparams bucket_width must be a non-negative integer (0 = off), "
+                             f"got {self.bucket_width!r}")
 
     @classmethod
     def field_names(cls):

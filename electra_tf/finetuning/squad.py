@@ -172,9 +172,10 @@ def featurize(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
 
 
 def decode_answers(examples, features, start_logits, end_logits, n_best_size=20, max_answer_length=30):
-    """Best answer text per question id: among the `n_best_size` top start and end logits of every window,
-    the valid span (inside the context, end ≥ start, at most `max_answer_length` tokens, start in its most
-    central window) with the highest start + end logit; "" when no span is valid."""
+    """Best answer text per question id: among the `n_best_size` top start and end logits of every window's
+    tokens (padding positions never rank, so the answer does not depend on how far a row was padded), the valid
+    span (inside the context, end ≥ start, at most `max_answer_length` tokens, start in its most central
+    window) with the highest start + end logit; "" when no span is valid."""
     by_example = {}
     for feature, index in enumerate(features.example_index):
         by_example.setdefault(int(index), []).append(feature)
@@ -186,7 +187,8 @@ def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
             offset = int(features.doc_offset[feature])
             length = int(features.window_length[feature])
             window = int(features.window_start[feature])
-            start_row, end_row = start_logits[feature], end_logits[feature]
+            tokens = offset + length + 1  # [CLS] question [SEP] window [SEP]
+            start_row, end_row = start_logits[feature][:tokens], end_logits[feature][:tokens]
             top_starts = np.argsort(-start_row, kind="stable")[:n_best_size]
             top_ends = np.argsort(-end_row, kind="stable")[:n_best_size]
             for start in top_starts:

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from electra_tf import io_utils
 from electra_tf.export import export_transformers
+from electra_tf.finetuning import batching
 from electra_tf.finetuning.checkpoints import FinetuneCheckpoints
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.preemption import Preempted, SigtermFlag
@@ -28,10 +29,12 @@ from electra_tf.training_step import TrainingStep
 class FineTuner:
     """A model + task + optimizer with compiled train and predict loops under `strategy`.
 
-    With `static_shapes` (under TPUStrategy, or whenever `jit_compile` is set) every compiled function sees one
-    shape: the last partial batch is padded with rows of weight 0 and the encoder does not skip padding tokens.
-    Train and predict steps run `steps_per_execution` at a time inside one `tf.function` via `strategy.run`.
-    `traces` counts how often each loop function was traced.
+    Batches are cut to the width of their longest row's length bucket (`batching`, `hparams.bucket_width`);
+    each width has its own dataset, so each compiled loop is traced once per width. With `static_shapes`
+    (under TPUStrategy, or whenever `jit_compile` is set) every batch of a width has one shape: the partial
+    batch is filled up with rows of weight 0 and the encoder does not skip padding tokens. Train and predict
+    steps run `steps_per_execution` at a time inside one `tf.function` via `strategy.run`. `traces` counts how
+    often each loop function was traced.
     """
 
     def __init__(self, model, task, hparams, train_steps, strategy=None, jit_compile=False):
@@ -106,45 +109,74 @@ class FineTuner:
     # Data -------------------------------------------------------------------------------------------------------
 
     def train_dataset(self, features, epoch, skip_steps=0):
-        """Epoch `epoch`'s batches (an order that depends only on (seed, epoch)), from batch `skip_steps` on, at
-        most `steps_per_epoch` in all; with `static_shapes` the last batch is filled up with rows of weight 0."""
-        batch_size = self.hparams.train_batch_size
-        order = epoch_order(len(features), self.hparams.seed, epoch)
-        order = order[skip_steps * batch_size:steps_per_epoch(len(features), self.hparams) * batch_size]
-        weights = np.ones(len(order), np.float32)
-        order, weights = self._pad(order, weights, batch_size)
-        rows = (_take(features.inputs, order), _take(features.labels, order), weights)
-        dataset = tf.data.Dataset.from_tensor_slices(rows).batch(batch_size, drop_remainder=self.static_shapes)
-        return self.strategy.experimental_distribute_dataset(dataset.prefetch(tf.data.AUTOTUNE))
+        """Epoch `epoch`'s batches (`EpochBatches` in the order of `batching.train_plan`, a function of
+        (seed, epoch) only) from batch `skip_steps` on, at most `steps_per_epoch` in all; with `static_shapes`
+        the partial batch is filled up with rows of weight 0."""
+        hparams = self.hparams
+        plan = batching.train_plan(
+            epoch_order(len(features), hparams.seed, epoch), self._lengths(features), self._widths(features),
+            hparams.train_batch_size, hparams.steps_per_execution, hparams.seed, epoch, fill=self.static_shapes)
+        plan = plan[skip_steps:steps_per_epoch(len(features), hparams)]
+        return self._batches(features, plan, hparams.train_batch_size, labelled=True)
 
-    def _pad(self, order, weights, batch_size):
-        """Under `static_shapes`, `order` filled up to whole batches with copies of its first row of weight 0."""
-        missing = -len(order) % batch_size
-        if not self.static_shapes or not missing or not len(order):
-            return order, weights
-        return (np.concatenate([order, np.full(missing, order[0], order.dtype)]),
-                np.concatenate([weights, np.zeros(missing, np.float32)]))
+    def _widths(self, features):
+        return batching.bucket_widths(features.inputs["input_ids"].shape[1], self.hparams.bucket_width)
+
+    @staticmethod
+    def _lengths(features):
+        return batching.row_lengths(features.inputs["attention_mask"])
+
+    def _batches(self, features, plan, batch_size, labelled):
+        """`EpochBatches` over `plan`: per width a distributed dataset of its batches in plan order, inputs (and
+        the task's `sequence_labels`) cut to the width; `labelled`: elements `(inputs, labels, row weights)`
+        with weight 0 for filler rows, else the inputs. Only a dynamic-shape partial batch is smaller."""
+        iterators = {}
+        for width, chosen in _by_width(plan):
+            rows, real, sizes = batching.stack(chosen, batch_size)
+            element = {key: np.asarray(value)[rows, :width] for key, value in features.inputs.items()}
+            if labelled:
+                labels = {key: np.asarray(value)[rows, :width] if key in self.task.sequence_labels
+                          else np.asarray(value)[rows] for key, value in features.labels.items()}
+                element = (element, labels, real.astype(np.float32))
+            dataset = tf.data.Dataset.from_tensor_slices((element, sizes))
+            if self.static_shapes:
+                dataset = dataset.map(lambda element, size: element)
+            else:
+                dataset = dataset.map(lambda element, size: tf.nest.map_structure(lambda t: t[:size], element))
+            iterators[width] = iter(self.strategy.experimental_distribute_dataset(
+                dataset.prefetch(tf.data.AUTOTUNE)))
+        return EpochBatches(plan, iterators)
 
     # Steps ------------------------------------------------------------------------------------------------------
 
-    def train(self, iterator, steps):
-        """Runs `steps` optimizer steps; returns the sum of their mean losses (a float)."""
-        return float(self._train_steps(iterator, tf.constant(steps, tf.int32)).numpy())
+    def train(self, batches, steps):
+        """Runs the next `steps` optimizer steps of `batches` (`EpochBatches`: one compiled call per run of
+        equal-width batches; or a distributed iterator of batches); returns the sum of their mean losses."""
+        runs = batches.take(steps) if isinstance(batches, EpochBatches) else [(batches, steps, None)]
+        return sum(float(self._train_steps(iterator, tf.constant(count, tf.int32)).numpy())
+                   for iterator, count, _ in runs)
 
     def predict(self, features):
-        """The model's outputs (numpy, concatenated over batches, in row order) for every feature row."""
-        batch_size, count = self.hparams.eval_batch_size, len(features)
-        order, _ = self._pad(np.arange(count), np.ones(count, np.float32), batch_size)
-        dataset = tf.data.Dataset.from_tensor_slices(_take(features.inputs, order))
-        dataset = dataset.batch(batch_size, drop_remainder=self.static_shapes).prefetch(tf.data.AUTOTUNE)
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-        chunks, remaining = {}, math.ceil(len(order) / batch_size)
-        while remaining:
-            steps = min(self.hparams.steps_per_execution, remaining)
-            for key, value in self._predict_steps(iterator, tf.constant(steps, tf.int32)).items():
-                chunks.setdefault(key, []).append(value.numpy())
-            remaining -= steps
-        return {key: np.concatenate(value)[:count] for key, value in chunks.items()}
+        """The model's outputs (numpy, in row order) for every feature row, computed in length buckets; the
+        task's `sequence_outputs` are padded back to the features' width with `PAD_LOGIT`."""
+        count, batch_size = len(features), self.hparams.eval_batch_size
+        plan = batching.eval_plan(self._lengths(features), self._widths(features), batch_size,
+                                  fill=self.static_shapes)
+        batches = self._batches(features, plan, batch_size, labelled=False)
+        full_width = features.inputs["input_ids"].shape[1]
+        outputs = {}
+        while len(batches):
+            for iterator, steps, chosen in batches.take(self.hparams.steps_per_execution):
+                rows = np.concatenate([batch.rows for batch in chosen])
+                real = rows != batching.FILL
+                for key, value in self._predict_steps(iterator, tf.constant(steps, tf.int32)).items():
+                    value = value.numpy()[real]
+                    if key in self.task.sequence_outputs:
+                        value = _pad_tokens(value, full_width)
+                    if key not in outputs:
+                        outputs[key] = np.empty((count,) + value.shape[1:], value.dtype)
+                    outputs[key][rows[real]] = value
+        return outputs
 
     def get_weights(self):
         return [variable.numpy() for variable in self.model.weights]
@@ -156,6 +188,49 @@ class FineTuner:
 
 _TPU_STRATEGIES = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)
 
+# The logit given to positions beyond a batch's width when outputs are padded back to max_seq_length: below any
+# real logit, so such positions rank last (the QA decoder ranks real tokens only and the tagging metric reads
+# word positions only, so no metric changes with the width).
+PAD_LOGIT = -1e9
+
+
+class EpochBatches:
+    """Planned batches (`batching.Batch` list) served in plan order from one distributed iterator per width.
+    `take(count)` hands out the next `count` as runs `(iterator, steps, batches)` of one width; iterating
+    yields each remaining batch's element (for inspection)."""
+
+    def __init__(self, plan, iterators):
+        self.plan = plan
+        self.iterators = iterators
+        self.position = 0
+
+    def __len__(self):
+        return len(self.plan) - self.position
+
+    def take(self, count):
+        chosen = self.plan[self.position:self.position + count]
+        self.position += len(chosen)
+        return [(self.iterators[width], len(group), group) for width, group in batching.runs(chosen)]
+
+    def __iter__(self):
+        while len(self):
+            [(iterator, _, _)] = self.take(1)
+            yield next(iterator)
+
+
+def _by_width(plan):
+    """`[(width, [Batch, ...])]`: the batches of each width, in plan order."""
+    groups = {}
+    for batch in plan:
+        groups.setdefault(batch.width, []).append(batch)
+    return sorted(groups.items())
+
+
+def _pad_tokens(values, width):
+    """`values` ([rows, w, ...]) padded on axis 1 to `width` with `PAD_LOGIT`."""
+    padding = [(0, 0), (0, width - values.shape[1])] + [(0, 0)] * (values.ndim - 2)
+    return np.pad(values, padding, constant_values=PAD_LOGIT)
+
 
 def epoch_order(count, seed, epoch):
     """The training order of `count` rows in epoch `epoch`: a pure function of (seed, epoch) and TF's global seed
@@ -163,10 +238,6 @@ def epoch_order(count, seed, epoch):
     `Dataset.shuffle(seed=seed + epoch)` pipeline gave."""
     indices = tf.data.Dataset.range(count).shuffle(count, seed=seed + epoch, reshuffle_each_iteration=False)
     return next(iter(indices.batch(max(count, 1)))).numpy()
-
-
-def _take(arrays, order):
-    return {key: np.asarray(value)[order] for key, value in arrays.items()}
 
 
 def steps_per_epoch(num_features, hparams):
@@ -354,7 +425,7 @@ def train_epoch(tuner, train_features, epoch, writer, progress, checkpoints, res
     hparams = tuner.hparams
     per_epoch = steps_per_epoch(len(train_features), hparams)
     done = tuner.step - (epoch - 1) * per_epoch
-    iterator = iter(tuner.train_dataset(train_features, epoch, done))
+    batches = tuner.train_dataset(train_features, epoch, done)
     bar = _progress_bar(per_epoch, f"epoch {epoch}/{hparams.num_train_epochs}", progress)
     bar.update(done)
     while done < per_epoch:
@@ -362,7 +433,7 @@ def train_epoch(tuner, train_features, epoch, writer, progress, checkpoints, res
         boundary = min((epoch - 1) * per_epoch + per_epoch, _next_multiple(step, hparams.logging_steps),
                        _next_multiple(step, hparams.save_steps or per_epoch))
         count = min(hparams.steps_per_execution, boundary - step)
-        loss = tuner.train(iterator, count)
+        loss = tuner.train(batches, count)
         if not math.isfinite(loss):
             raise FloatingPointError(f"Loss became {loss} at or before step {tuner.step}")
         loss_sum += loss

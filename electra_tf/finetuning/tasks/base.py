@@ -47,6 +47,10 @@ class Task:
     by identity (`eq=False`): `get_task` hands out a fresh copy of a table entry, which `prepare` may fill in."""
 
     head_type: ClassVar[str] = None
+    # The labels and model outputs with a token axis (axis 1), which length-bucketed batches cut to the batch's
+    # width and pad back to max_seq_length (`trainer.FineTuner`): declared, never guessed from shapes.
+    sequence_labels: ClassVar[tuple] = ()
+    sequence_outputs: ClassVar[tuple] = ()
 
     name: str
     splits: dict

@@ -26,6 +26,7 @@ class QaMeta:
 @dataclasses.dataclass(eq=False)
 class QaTask(Task):
     head_type: ClassVar[str] = "question_answering"
+    sequence_outputs: ClassVar[tuple] = ("start_logits", "end_logits")
 
     def read_file(self, path, errors, data):
         examples = list(squad.read_squad_json(path, errors))

@@ -33,6 +33,8 @@ class TaggingTask(Task):
     that fit, as the suite does."""
 
     head_type: ClassVar[str] = "token_classification"
+    sequence_labels: ClassVar[tuple] = ("labels",)
+    sequence_outputs: ClassVar[tuple] = ("logits",)
 
     def read_file(self, path, errors, data):
         mapping = label_map(self.labels)
