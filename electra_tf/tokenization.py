@@ -355,8 +355,9 @@ class InGraphTokenizer(keras.layers.Layer):
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs
 
-    def build_model_inputs(self, ids_a, ids_b=None):
-        """Ragged ids → padded ``[CLS] A [SEP] (B [SEP])`` dict of int32 ``[batch, max_length]``."""
+    def build_model_inputs(self, ids_a, ids_b=None, bucket_width=None):
+        """Ragged ids → padded ``[CLS] A [SEP] (B [SEP])`` dict of int32 ``[batch, width]``: width `max_length`
+        (static), or with `bucket_width` the batch's longest row rounded up by `bucketed_length` (dynamic)."""
         length_a = ids_a.row_lengths()
         batch = tf.shape(length_a, out_type=tf.int64)[0]
         cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int32))
@@ -375,12 +376,21 @@ class InGraphTokenizer(keras.layers.Layer):
             second = tf.concat([ids_b, sep], axis=1)
             ids = tf.concat([first, second], axis=1)
             types = tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)
-        shape = [None, self.max_length]
+        if bucket_width is None:
+            shape = [None, self.max_length]
+        else:
+            width = bucketed_length(ids.bounding_shape(axis=1), bucket_width, self.max_length)
+            shape = tf.stack([tf.constant(-1, tf.int64), width])
         return {
             "input_ids": ids.to_tensor(self.pad_id, shape=shape),
             "attention_mask": tf.ones_like(ids).to_tensor(0, shape=shape),
             "token_type_ids": types.to_tensor(0, shape=shape),
         }
+
+
+def bucketed_length(length, bucket_width, max_length):
+    """`length` (an integer tensor) rounded up to a multiple of `bucket_width`, at most `max_length`."""
+    return tf.minimum((length + bucket_width - 1) // bucket_width * bucket_width, max_length)
 
 
 def _keep_first(ragged, keep):
