@@ -13,6 +13,14 @@ temporary name and renamed, so no version is ever clobbered) with the signatures
   the answer's byte offsets `answer_start`/`answer_end` in the NFC context (one window: longer contexts are
   truncated).
 
+The raw-text signatures pad a request only to its longest row rounded up to a multiple of `bucket_width`
+(default 16, at most `max_length`; `bucket_width=max_length` pads every request to `max_length`): real texts are
+short, and padding is wasted work. Per-request outputs (`logits` of a classifier, `label`, `score`, QA `answer`
+and offsets) are those of `max_length` padding; per-token outputs (`last_hidden_state`, token-classification
+`logits`/`probabilities`/`label_ids`, QA `start_logits`/`end_logits`) and the returned `input_ids`,
+`attention_mask`, `token_type_ids` are [batch, width] with that request's width, equal to the first `width`
+columns of `max_length` padding. `serving_default` keeps the width of the ids it is given.
+
 The SavedModel needs only `tensorflow` and `tensorflow_text` to load (TF Serving links tensorflow-text's ops).
 """
 
@@ -26,6 +34,7 @@ from electra_tf import cli, io_utils
 from electra_tf.tokenization import InGraphTokenizer
 
 MAX_ANSWER_TOKENS = 30
+DEFAULT_BUCKET_WIDTH = 16  # as fine-tuning's `bucket_width` hparam
 
 
 def _int_spec(name):
@@ -70,7 +79,8 @@ def _word_tags(tokenizer, heads, outputs, words, pieces):
     first_piece = tf.cumsum(piece_counts, axis=1, exclusive=True) + 1
     is_word = tf.sequence_mask(words.row_lengths(), tf.shape(piece_counts)[1])
     kept = is_word & (first_piece < tokenizer.max_length - 1)
-    label_ids = tf.gather(outputs["label_ids"], tf.minimum(first_piece, tokenizer.max_length - 1), batch_dims=1)
+    last_column = tf.shape(outputs["label_ids"])[1] - 1
+    label_ids = tf.gather(outputs["label_ids"], tf.minimum(first_piece, last_column), batch_dims=1)
     return tf.where(kept, tf.gather(heads.label_names, label_ids), tf.constant(""))
 
 
@@ -107,11 +117,14 @@ def _best_answer(tokenizer, outputs, inputs, context_words, context_pieces):
 class ServingModule(tf.Module):
     """The model plus its in-graph tokenizer, with the signatures described in the module docstring."""
 
-    def __init__(self, model, vocab_file, max_length=128):
+    def __init__(self, model, vocab_file, max_length=128, bucket_width=DEFAULT_BUCKET_WIDTH):
         super().__init__()
+        if int(bucket_width) < 1:
+            raise ValueError(f"bucket_width must be a positive number of tokens, got {bucket_width}")
         model.electra.skip_padding = True  # no XLA here; heads that read positions skip the padding's work
         self.model = model
         self.tokenizer = InGraphTokenizer(vocab_file, max_length=max_length)
+        self.bucket_width = min(int(bucket_width), self.tokenizer.max_length)
         self._heads = _Heads(model)
 
     @tf.function(input_signature=[_int_spec("input_ids"), _int_spec("attention_mask"),
@@ -123,7 +136,7 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def predict_text(self, text):
         words, _, _, pieces = self.tokenizer.word_pieces(text)
-        inputs = self.tokenizer.build_model_inputs(pieces.merge_dims(1, 2))
+        inputs = self.tokenizer.build_model_inputs(pieces.merge_dims(1, 2), bucket_width=self.bucket_width)
         outputs = self._heads.label_outputs(self._heads.from_ids(inputs))
         if self._heads.head_type == "token_classification":
             outputs["words"] = words.to_tensor("")
@@ -135,7 +148,8 @@ class ServingModule(tf.Module):
     def predict_text_pair(self, text, text_pair):
         _, _, _, pieces_a = self.tokenizer.word_pieces(text)
         _, begins, ends, pieces_b = self.tokenizer.word_pieces(text_pair)
-        inputs = self.tokenizer.build_model_inputs(pieces_a.merge_dims(1, 2), pieces_b.merge_dims(1, 2))
+        inputs = self.tokenizer.build_model_inputs(pieces_a.merge_dims(1, 2), pieces_b.merge_dims(1, 2),
+                                                   bucket_width=self.bucket_width)
         outputs = self._heads.label_outputs(self._heads.from_ids(inputs))
         if self._heads.head_type == "question_answering":
             start, end, score = _best_answer(self.tokenizer, outputs, inputs, (begins, ends), pieces_b)
@@ -157,10 +171,10 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, base_dir, vocab_file, max_length=None):
+def export_saved_model(model, base_dir, vocab_file, max_length=None, bucket_width=DEFAULT_BUCKET_WIDTH):
     """Writes `model` with its tokenizer as `base_dir/<next version>/`; returns that directory."""
     max_length = max_length or min(512, model.config.max_position_embeddings)
-    module = ServingModule(model, vocab_file, max_length)
+    module = ServingModule(model, vocab_file, max_length, bucket_width)
     version_dir = os.path.join(base_dir, str(next_version(base_dir)))
     with io_utils.atomic_directory(version_dir) as directory:
         tf.saved_model.save(module, directory, signatures=module.signatures())

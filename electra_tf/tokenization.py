@@ -355,38 +355,52 @@ class InGraphTokenizer(keras.layers.Layer):
             outputs = {name: value[0] for name, value in outputs.items()}
         return outputs
 
-    def build_model_inputs(self, ids_a, ids_b=None):
-        """Ragged ids → padded ``[CLS] A [SEP] (B [SEP])`` dict of int32 ``[batch, max_length]``."""
+    def build_model_inputs(self, ids_a, ids_b=None, bucket_width=None):
+        """Ragged ids → padded ``[CLS] A [SEP] (B [SEP])`` dict of int32 ``[batch, width]``: width `max_length`
+        (static), or with `bucket_width` the batch's longest row rounded up by `bucketed_length` (dynamic).
+
+        Built densely: each position takes [CLS], a token of A or B, [SEP] or padding by where it falls among
+        the kept lengths (a few dozen ops; concatenating ragged tensors took several hundred, which a request
+        of one short text pays in full).
+        """
         length_a = ids_a.row_lengths()
-        batch = tf.shape(length_a, out_type=tf.int64)[0]
-        cls = tf.fill([batch, 1], tf.constant(self.cls_id, tf.int32))
-        sep = tf.fill([batch, 1], tf.constant(self.sep_id, tf.int32))
         if ids_b is None:
-            ids_a = _keep_first(ids_a, tf.minimum(length_a, max(self.max_length - 2, 0)))
-            ids = tf.concat([cls, ids_a, sep], axis=1)
-            types = tf.zeros_like(ids)
+            keep_a = tf.minimum(length_a, max(self.max_length - 2, 0))
+            keep_b, specials = tf.zeros_like(keep_a), 2
         else:
             length_b = ids_b.row_lengths()
             remove_a, remove_b = longest_first_removals(length_a, length_b, self.max_length - 3,
                                                         xp=tf.experimental.numpy)
-            ids_a = _keep_first(ids_a, length_a - remove_a)
-            ids_b = _keep_first(ids_b, length_b - remove_b)
-            first = tf.concat([cls, ids_a, sep], axis=1)
-            second = tf.concat([ids_b, sep], axis=1)
-            ids = tf.concat([first, second], axis=1)
-            types = tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)
-        shape = [None, self.max_length]
-        return {
-            "input_ids": ids.to_tensor(self.pad_id, shape=shape),
-            "attention_mask": tf.ones_like(ids).to_tensor(0, shape=shape),
-            "token_type_ids": types.to_tensor(0, shape=shape),
-        }
+            keep_a, keep_b, specials = length_a - remove_a, length_b - remove_b, 3
+        length = keep_a + keep_b + specials
+        width = self.max_length
+        if bucket_width is not None:
+            width = bucketed_length(tf.reduce_max(tf.pad(length, [[0, 1]])), bucket_width, self.max_length)
+        grid = tf.range(width, dtype=tf.int64)[None, :] + tf.zeros_like(length)[:, None]  # [batch, width]
+        end_a = keep_a[:, None] + 1  # where A's [SEP] goes
+        ids = tf.where(grid < end_a, _tokens_at(ids_a, grid - 1), self.pad_id)
+        ids = tf.where(grid == 0, self.cls_id, tf.where(grid == end_a, self.sep_id, ids))
+        types = tf.zeros_like(ids)
+        if ids_b is not None:
+            end_b = end_a + keep_b[:, None] + 1  # where B's [SEP] goes
+            in_b = (grid > end_a) & (grid <= end_b)
+            ids = tf.where(in_b, tf.where(grid == end_b, self.sep_id, _tokens_at(ids_b, grid - end_a - 1)), ids)
+            types = tf.cast(in_b, tf.int32)
+        return {"input_ids": ids, "attention_mask": tf.cast(grid < length[:, None], tf.int32),
+                "token_type_ids": types}
 
 
-def _keep_first(ragged, keep):
-    """The first `keep[i]` values of each row of a ragged ``[batch, None]`` tensor."""
-    positions = tf.ragged.range(ragged.row_lengths(), dtype=tf.int64)
-    return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(tf.cast(keep, tf.int64), 1))
+def bucketed_length(length, bucket_width, max_length):
+    """`length` (an integer tensor) rounded up to a multiple of `bucket_width`, at most `max_length`."""
+    return tf.minimum((length + bucket_width - 1) // bucket_width * bucket_width, max_length)
+
+
+def _tokens_at(ragged, offsets):
+    """``ragged[i, offsets[i, j]]`` for an int64 ``[batch, width]`` grid; offsets out of a row give any of its
+    values or 0 (callers take another value there)."""
+    dense = tf.pad(ragged.to_tensor(), [[0, 0], [0, 1]])  # at least one column, also for empty rows
+    last = tf.shape(dense, out_type=tf.int64)[1] - 1
+    return tf.gather(dense, tf.clip_by_value(offsets, 0, last), batch_dims=1)
 
 
 # --- corpus lines -----------------------------------------------------------------------------------------

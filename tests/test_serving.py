@@ -11,8 +11,8 @@ from conftest import randomize_weights
 
 from electra_tf.config import ElectraConfig
 from electra_tf.models import build_model
-from electra_tf.serving import export_saved_model, next_version
-from electra_tf.tokenization import FastTokenizer, load_vocab
+from electra_tf.serving import ServingModule, export_saved_model, next_version
+from electra_tf.tokenization import MODEL_INPUT_NAMES, FastTokenizer, load_vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -20,7 +20,9 @@ LOADER = os.path.join(ROOT, "tests", "scripts", "load_saved_model.py")
 MAX_LENGTH = 24
 TEXTS = ["배우들 연기가 정말 훌륭했어요!", "김철수 씨는 2024년에 서울로 이사했다.", "ㅋㅋ 이건 좀 별로네요 😅"]
 PAIRS = ["누가 서울로 이사했나?", "김철수 씨는 2024년에 서울로 이사했다. 그는 학생이다.", "별로"]
-LABELS = {"sequence_classification": ["부정", "긍정"], "token_classification": ["O", "PER-B", "PER-I", "LOC-B"]}
+LABELS = {"sequence_classification": ["부정", "긍정"], "token_classification": ["O", "PER-B", "PER-I", "LOC-B"],
+          "regression": ["similarity"]}
+BUCKET = 16  # export_saved_model's default bucket_width
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,19 @@ def _model(head):
     config = ElectraConfig.from_preset("tiny", vocab_size=len(load_vocab(VOCAB)), max_position_embeddings=64)
     if head in LABELS:
         config = config.with_labels(LABELS[head])
-    return randomize_weights(build_model(config, head), seed=len(head))
+    head_type = "sequence_classification" if head == "regression" else head  # one label: a regression
+    return randomize_weights(build_model(config, head_type), seed=len(head))
+
+
+def _bucket(ids, max_length):
+    """The width a bucketed request should get: its longest row rounded up to BUCKET, at most max_length."""
+    longest = int(np.asarray(ids["attention_mask"]).sum(axis=1).max())
+    return min(-(-longest // BUCKET) * BUCKET, max_length)
+
+
+def _columns(value, width):
+    """The first `width` positions of a per-token output; per-request outputs unchanged."""
+    return value[:, :width] if value.ndim >= 2 and value.shape[1] > width else value
 
 
 def _fresh_process_outputs(saved_model_dir, tokenizer, tmp_path):
@@ -54,12 +68,14 @@ def test_saved_model_in_a_fresh_process_matches_keras(head, tokenizer, tmp_path)
     assert path.endswith(os.path.join(head, "1"))
     ids, outputs = _fresh_process_outputs(path, tokenizer, tmp_path)
     expected = model({name: np.asarray(value, np.int32) for name, value in ids.items()})
+    width = _bucket(ids, MAX_LENGTH)  # raw-text requests are padded to their bucket: 16 here
     for name, value in expected.items():
         np.testing.assert_allclose(outputs[f"ids/{name}"], value, atol=1e-5, err_msg=name)
-        np.testing.assert_allclose(outputs[f"text/{name}"], value, atol=1e-5, err_msg=f"raw text {name}")
-    for name in ("input_ids", "attention_mask", "token_type_ids"):  # in-graph tokenization = fast tokenizer
-        np.testing.assert_array_equal(outputs[f"text/{name}"], ids[name])
-    pair_ids = tokenizer.encode_batch_for_model(TEXTS, PAIRS, max_length=MAX_LENGTH)
+        np.testing.assert_allclose(outputs[f"text/{name}"], _columns(np.asarray(value), width), atol=1e-5,
+                                   err_msg=f"raw text {name}")
+    for name in MODEL_INPUT_NAMES:  # in-graph tokenization = fast tokenizer
+        np.testing.assert_array_equal(outputs[f"text/{name}"], ids[name][:, :width])
+    pair_ids = tokenizer.encode_batch_for_model(TEXTS, PAIRS, max_length=MAX_LENGTH)  # one row truncated: 24
     np.testing.assert_array_equal(outputs["pair/input_ids"], pair_ids["input_ids"])
     np.testing.assert_array_equal(outputs["pair/token_type_ids"], pair_ids["token_type_ids"])
 
@@ -142,3 +158,61 @@ def test_export_and_serving_command_lines(tmp_path):
     assert served.returncode == 0, served.stderr[-3000:]
     printed = (tmp_path / "out.txt").read_text(encoding="utf-8")
     assert printed.startswith(TEXTS[0]) and ("'label': '부정'" in printed or "'label': '긍정'" in printed)
+
+
+BUCKET_MAX_LENGTH = 40
+LONG_TEXT = " ".join(TEXTS + PAIRS)  # more than 40 tokens: truncated
+SINGLE_BATCHES = {"short": TEXTS + [PAIRS[1]], "truncated": TEXTS + [LONG_TEXT]}
+PAIR_BATCHES = {"short": ([TEXTS[0], TEXTS[2]], [PAIRS[0], PAIRS[2]]),
+                "truncated": (TEXTS + [LONG_TEXT], PAIRS + [LONG_TEXT])}
+TOKEN_HEADS = {"token_classification": {"logits", "probabilities", "label_ids"}}
+PER_TOKEN = {*MODEL_INPUT_NAMES, "last_hidden_state", "start_logits", "end_logits"}
+SIGNATURES = {"sequence_classification": ("predict_text", "predict_text_pair"), "regression": ("predict_text_pair",),
+              "token_classification": ("predict_text",), "question_answering": ("predict_text_pair",),
+              "encoder": ("predict_text",)}  # each head's uses (tracing is this test's cost)
+
+
+@pytest.mark.parametrize("head", ["sequence_classification", "regression", "token_classification",
+                                  "question_answering", "encoder"])
+def test_raw_text_requests_are_padded_to_their_bucket_with_the_same_outputs(head, tokenizer):
+    """predict_text(_pair) at the request's bucket width gives what max_length padding gives (the module with
+    bucket_width=max_length, i.e. the behaviour before buckets): per-request outputs equal, per-token outputs
+    equal on the first `width` positions, where `width` is the longest row rounded up to 16."""
+    model = _model(head)
+    bucketed = ServingModule(model, VOCAB, BUCKET_MAX_LENGTH)
+    padded = ServingModule(model, VOCAB, BUCKET_MAX_LENGTH, bucket_width=BUCKET_MAX_LENGTH)
+    per_token = PER_TOKEN | TOKEN_HEADS.get(head, set())
+    requests = [("predict_text", {"text": texts}, (texts,)) for texts in SINGLE_BATCHES.values()]
+    requests += [("predict_text_pair", {"text": first, "text_pair": second}, (first, second))
+                 for first, second in PAIR_BATCHES.values()]
+    requests = [request for request in requests if request[0] in SIGNATURES[head]]
+    widths = []
+    for signature, request, texts in requests:
+        ids = tokenizer.encode_batch_for_model(*texts, max_length=BUCKET_MAX_LENGTH)
+        width = _bucket(ids, BUCKET_MAX_LENGTH)
+        widths.append(width)
+        got = {name: value.numpy() for name, value in getattr(bucketed, signature)(**request).items()}
+        want = {name: value.numpy() for name, value in getattr(padded, signature)(**request).items()}
+        assert sorted(got) == sorted(want)
+        for name in MODEL_INPUT_NAMES:  # the fast tokenizer's ids, cut to the bucket; only padding cut off
+            np.testing.assert_array_equal(got[name], ids[name][:, :width], err_msg=(signature, name))
+        assert not ids["attention_mask"][:, width:].any()
+        for name, value in want.items():
+            if name in per_token:
+                assert got[name].shape[1] == width, (signature, name, got[name].shape)
+                value = value[:, :width]
+            if value.dtype.kind in "OSU" or value.dtype.kind in "iu":  # labels, words, tags, answers, ids
+                np.testing.assert_array_equal(got[name], value, err_msg=(signature, name))
+            else:
+                np.testing.assert_allclose(got[name], value, atol=1e-5, err_msg=(signature, name))
+    assert widths == [32, BUCKET_MAX_LENGTH] * len(SIGNATURES[head])  # mixed lengths; one row truncated
+
+
+def test_bucket_width_is_checked_and_capped(tmp_path):
+    model = _model("encoder")
+    with pytest.raises(ValueError, match="bucket_width"):
+        export_saved_model(model, str(tmp_path / "bad"), VOCAB, max_length=MAX_LENGTH, bucket_width=0)
+    assert not (tmp_path / "bad").exists()
+    module = ServingModule(model, VOCAB, MAX_LENGTH, bucket_width=1000)
+    assert module.bucket_width == MAX_LENGTH
+    assert module.predict_text(text=TEXTS[:1])["input_ids"].shape == (1, MAX_LENGTH)
