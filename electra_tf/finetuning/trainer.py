@@ -480,7 +480,8 @@ def export_model(model, output_dir, vocab_file, hparams):
     """The model as a transformers directory `model/` and a TF Serving SavedModel `saved_model/<version>/`."""
     return {"model_dir": export_transformers(model, os.path.join(output_dir, "model"), vocab_file=vocab_file),
             "saved_model_dir": export_saved_model(model, os.path.join(output_dir, "saved_model"), vocab_file,
-                                                  max_length=hparams.max_seq_length)}
+                                                  max_length=hparams.max_seq_length,
+                                                  bucket_width=hparams.bucket_width or hparams.max_seq_length)}
 
 
 def _format(values):
