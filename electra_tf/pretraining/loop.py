@@ -21,7 +21,8 @@ from electra_tf.formats import tf1_checkpoint
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS, Preempted, SigtermFlag
 from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
-from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
+from electra_tf.pretraining.metrics import metrics_from_sums
+from electra_tf.pretraining.model import ElectraPretrainer
 from electra_tf.training_step import TrainingStep
 
 
