@@ -13,7 +13,7 @@ What is the same as `run_pretraining.py --config=configs/pretrain/PRESET.json --
 per-example seeds), the losses (`gen_weight` x MLM + `disc_weight` x replaced-token detection over non-padding
 tokens), batch, learning-rate schedule (warmup overlapping linear decay), weight decay (not on LayerNorm/bias),
 global-norm clipping, and the logged metrics (`pretraining.metrics`, every `log_steps` steps, in the format of
-our `metrics.json`). What is Model Garden's own: the encoders (`BertEncoderV2`: only the word embeddings are
+our `metrics.json`). What is Model Garden's own: the encoders (`BertEncoder`: only the word embeddings are
 shared, each network has its own position/type embeddings), the heads, the generator sampling, and the
 optimizer (`AdamWeightDecay`: Keras Adam, i.e. *with* bias correction).
 """
@@ -68,15 +68,16 @@ def activation(name):
 
 
 def encoder(config, embedding_layer=None):
-    """A Model Garden `BertEncoderV2` of an `ElectraConfig`'s sizes."""
-    return networks.BertEncoderV2(
+    """A Model Garden `BertEncoder` (functional, list inputs, as `ElectraPretrainer` calls it) of an
+    `ElectraConfig`'s sizes."""
+    return networks.BertEncoder(
         vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_layers=config.num_hidden_layers,
         num_attention_heads=config.num_attention_heads, max_sequence_length=config.max_position_embeddings,
         type_vocab_size=config.type_vocab_size, inner_dim=config.intermediate_size,
         inner_activation=activation(config.hidden_act), output_dropout=config.hidden_dropout_prob,
         attention_dropout=config.attention_probs_dropout_prob,
         initializer=tf.keras.initializers.TruncatedNormal(stddev=config.initializer_range),
-        embedding_width=config.embedding_size, embedding_layer=embedding_layer)
+        embedding_width=config.embedding_size, embedding_layer=embedding_layer, dict_outputs=True)
 
 
 def build_pretrainer(config, discriminator_config):
@@ -95,7 +96,7 @@ def build_optimizer(config):
     schedule = WarmupLinearDecay(config.learning_rate, config.train_steps, config.warmup_steps, config.lr_decay_power)
     return legacy_adamw.AdamWeightDecay(
         learning_rate=schedule, weight_decay_rate=config.weight_decay_rate, epsilon=config.adam_epsilon,
-        exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"], global_clipnorm=config.clip_norm or None)
+        exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"], gradient_clip_norm=config.clip_norm)
 
 
 def make_train_step(config, pretrainer, optimizer, special_ids):
