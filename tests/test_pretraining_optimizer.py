@@ -1,6 +1,6 @@
 """`adam_bias_correction` reaches the pre-training optimizer: the first update of every weight is Adam's
-bias-corrected step (≈ lr · sign(g)) with it, and the original's uncorrected one (≈ lr · 0.1 / sqrt(0.001) · sign(g),
-3.16× larger) without it."""
+bias-corrected step (≈ lr · sign(g)) with it, and the original's uncorrected one without it
+(≈ lr · 0.1 / sqrt(0.001) · sign(g), 3.16× larger)."""
 
 import os
 
