@@ -49,9 +49,9 @@ from electra_tf.models import build_model  # noqa: E402
 from electra_tf.pretraining import rundir  # noqa: E402
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.recipe import Stage, StageFailed, marker_path, print_summary, run_stages, subprocess_env  # noqa: E402
+from plot_pretraining_curves import plot_curves  # noqa: E402  (bench/, the script's directory)
 
 TASKS = {"nsmc": "accuracy", "korsts": "spearman"}
-CURVES = ("disc_loss", "disc_auc", "masked_lm_accuracy")
 
 
 def preset_path(preset):
@@ -184,37 +184,6 @@ def markdown(title, lines, rows):
                       "", "(mean ± sample sd over seeds; difference ± its standard error)"])
 
 
-def plot_curves(history, path, size=(360, 260)):
-    """Writes a PNG with one panel per metric of `CURVES` against step (Pillow; no plotting library needed)."""
-    from PIL import Image, ImageDraw  # optional dependency of the bench only
-
-    width, height = size
-    margin = 40
-    image = Image.new("RGB", (width * len(CURVES), height), "white")
-    draw = ImageDraw.Draw(image)
-    steps = [row["step"] for row in history]
-    for panel, name in enumerate(CURVES):
-        values = [row[name] for row in history]
-        left, right, top, bottom = panel * width + margin, (panel + 1) * width - 10, 25, height - 30
-        low, high = min(values), max(values)
-        high = high if high > low else low + 1e-9
-        first, last = steps[0], steps[-1] if steps[-1] > steps[0] else steps[0] + 1
-        points = [(left + (step - first) / (last - first) * (right - left),
-                   bottom - (value - low) / (high - low) * (bottom - top)) for step, value in zip(steps, values)]
-        draw.rectangle([left, top, right, bottom], outline="gray")
-        if len(points) > 1:
-            draw.line(points, fill="blue", width=2)
-        else:
-            draw.ellipse([points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill="blue")
-        draw.text((left, 5), name, fill="black")
-        draw.text((left - margin + 2, top), f"{high:.3g}", fill="black")
-        draw.text((left - margin + 2, bottom - 10), f"{low:.3g}", fill="black")
-        draw.text((left, bottom + 5), f"step {first}", fill="black")
-        draw.text((right - 70, bottom + 5), f"{steps[-1]}", fill="black")
-    with io_utils.atomic_file(path, "wb") as handle:
-        image.save(handle, format="PNG")
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", required=True, help="Pre-training text: one sentence a line, blank lines "
@@ -286,7 +255,7 @@ def main(argv=None):
     print_summary(rows)
 
     history = read_metrics(model_dir)
-    plot_curves(history, os.path.join(work, "pretraining_curves.png"))
+    plot_curves({"ours": history}, os.path.join(work, "pretraining_curves.png"))
     scores = {task: {name: [read_score(work, task, name, seed) for seed in range(args.seeds)] for name in inits}
               for task in task_dirs}
     pretrain_seconds = stage_seconds(work, "pretrain")

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from electra_tf.pretraining import masking
 from electra_tf.pretraining.config import PretrainingConfig
-from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
+from electra_tf.pretraining.metrics import metrics_from_sums
+from electra_tf.pretraining.model import ElectraPretrainer
 
 PAD, CLS, SEP, MASK = 0, 2, 3, 4
 

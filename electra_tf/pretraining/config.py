@@ -34,6 +34,9 @@ class PretrainingConfig:
     weight_decay_rate: float = 0.01
     warmup_steps: int = 10000
     adam_epsilon: float = 1e-6
+    # False: the original's Adam (no bias correction: the first few hundred updates are 3-6x larger, which its
+    # 10k warmup steps absorb); True: Adam's bias correction (Keras/PyTorch AdamW), for short warmups
+    adam_bias_correction: bool = False
     clip_norm: float = 1.0
     # schedule and data
     train_steps: int = 1000000

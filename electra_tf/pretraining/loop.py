@@ -21,7 +21,8 @@ from electra_tf.formats import tf1_checkpoint
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS, Preempted, SigtermFlag
 from electra_tf.pretrained import detect_source, read_source
 from electra_tf.pretraining import masking, rundir
-from electra_tf.pretraining.model import ElectraPretrainer, metrics_from_sums
+from electra_tf.pretraining.metrics import metrics_from_sums
+from electra_tf.pretraining.model import ElectraPretrainer
 from electra_tf.training_step import TrainingStep
 
 
@@ -45,7 +46,8 @@ class PretrainingRun:
                 self.pretrainer, self._loss, jit_compile=jit_compile, learning_rate=config.learning_rate,
                 train_steps=config.train_steps, warmup_steps=config.warmup_steps,
                 weight_decay_rate=config.weight_decay_rate, epsilon=config.adam_epsilon,
-                lr_decay_power=config.lr_decay_power, clip_norm=config.clip_norm)
+                lr_decay_power=config.lr_decay_power, clip_norm=config.clip_norm,
+                bias_correction=config.adam_bias_correction)
             self.optimizer = self.engine.optimizer
         with tf.device("/cpu:0"):  # host memory: a string (JSON) variable cannot live on a TPU
             self._window = tf.Variable("", dtype=tf.string, trainable=False)

@@ -23,7 +23,7 @@ if strategy_name != "multi_worker_mirrored":
 
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.pretraining.loop import PretrainingRun  # noqa: E402
-from electra_tf.pretraining.model import metrics_from_sums  # noqa: E402
+from electra_tf.pretraining.metrics import metrics_from_sums  # noqa: E402
 
 GLOBAL_BATCH, LENGTH, VOCAB = 8, 32, 300
 
