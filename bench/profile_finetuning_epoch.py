@@ -127,6 +127,7 @@ def report(phases, results, epoch_spans):
                        if start <= span[0] < end]
         epoch_end = [span for span in phases.intervals.get("train_epoch (whole)", []) if start <= span[0] < end]
         timeline.append({"epoch": index + 1, "started": start,
+                         "first step started": train_steps[0][0] - start if train_steps else None,
                          "last step ended": train_steps[-1][1] - start if train_steps else None,
                          "train_epoch returned": epoch_end[-1][1] - start if epoch_end else None,
                          "epoch record written": end - start,
