@@ -21,6 +21,7 @@ Optimizers: ours `TrainingStep` (AdamW as configured: the KoELECTRA config uses 
 clip 1.0, linear decay); transformers `create_optimizer` (AdamWeightDecay, bias-corrected, the same learning rate,
 warmup steps, linear decay to 0, weight decay rate and epsilon, global-norm clip). Each system runs in its own
 process (`--worker`); the systems take turns per round, so that drift in the machine's speed hits all alike.
+Ours runs under TF's default strategy (on the CPU the same input path as the CLI's default `one_device`).
 Timed: training (every epoch's batches, first-call tracing included, no per-epoch evaluation or checkpoints) and
 test-set prediction (input pipeline, model, argmax), each wall time in the worker; tokenization and model loading
 are not timed. The medians over rounds are reported.
