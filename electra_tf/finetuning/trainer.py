@@ -143,9 +143,16 @@ class FineTuner:
                 dataset = dataset.map(lambda element, size: element)
             else:
                 dataset = dataset.map(lambda element, size: tf.nest.map_structure(lambda t: t[:size], element))
-            iterators[width] = iter(self.strategy.experimental_distribute_dataset(
-                dataset.prefetch(tf.data.AUTOTUNE)))
+            iterators[width] = iter(self.distribute(dataset.prefetch(tf.data.AUTOTUNE)))
         return EpochBatches(plan, iterators)
+
+    def distribute(self, dataset):
+        """`dataset` for the compiled loops: distributed over the replicas, except under a one-replica strategy on
+        the CPU (the CLI's default `one_device`), where there is no device to prefetch to and the distributed
+        iterator's teardown (a MultiDeviceIterator) took up to tens of seconds after every epoch and predict."""
+        if _one_cpu_replica(self.strategy):
+            return dataset
+        return self.strategy.experimental_distribute_dataset(dataset)
 
     # Steps ------------------------------------------------------------------------------------------------------
 
@@ -187,6 +194,18 @@ class FineTuner:
 
 
 _TPU_STRATEGIES = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)
+
+
+def _one_cpu_replica(strategy):
+    """Whether `strategy` runs a single replica on the CPU (TF's default strategy included)."""
+    if strategy.num_replicas_in_sync != 1 or isinstance(strategy, _TPU_STRATEGIES):
+        return False
+    try:
+        devices = strategy.extended.worker_devices
+    except RuntimeError:  # TF's default strategy has no devices of its own: it runs where ops are placed
+        return not tf.config.list_logical_devices("GPU")
+    return all(tf.DeviceSpec.from_string(device).device_type == "CPU" for device in devices)
+
 
 # The logit given to positions beyond a batch's width when outputs are padded back to max_seq_length: below any
 # real logit, so such positions rank last (the QA decoder ranks real tokens only and the tagging metric reads
