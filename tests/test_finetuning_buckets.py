@@ -202,3 +202,15 @@ def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly():
     # train(batches, count) runs exactly `count` planned steps, across widths
     batches = tuner.train_dataset(features, 1)
     assert np.isfinite(tuner.train(batches, 3)) and tuner.step == 3 and len(batches) == len(plan) - 3
+
+
+def test_dynamic_shapes_trace_each_loop_at_most_twice_over_all_widths():
+    """Without static shapes the loops generalize to any width after the second one (no trace per width)."""
+    tuner, _, features = _tuner("naver-ner", "train", HEADS["token_classification"][2])
+    assert not tuner.static_shapes
+    batches = tuner.train_dataset(features, 1)
+    widths = [width for width, _ in batching.runs(batches.plan)]
+    assert len(set(widths)) >= 3, widths
+    tuner.train(batches, len(batches))
+    tuner.predict(features)
+    assert tuner.traces["train"] <= 2 and tuner.traces["predict"] <= 2, tuner.traces

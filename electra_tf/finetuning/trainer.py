@@ -55,8 +55,9 @@ class FineTuner:
         self.optimizer = self.engine.optimizer
         model.electra.skip_padding = not self.static_shapes  # see ElectraEncoder: same results, less work
         self.traces = {"train": 0, "predict": 0}
-        self._train_steps = tf.function(self._train_steps_fn)
-        self._predict_steps = tf.function(self._predict_steps_fn)
+        # dynamic shapes: a second bucket width generalizes the loops to any width instead of tracing each
+        self._train_steps = tf.function(self._train_steps_fn, reduce_retracing=not self.static_shapes)
+        self._predict_steps = tf.function(self._predict_steps_fn, reduce_retracing=not self.static_shapes)
         self._replica_predict = tf.function(lambda inputs: self.model(inputs, training=False),
                                             jit_compile=jit_compile)
 
@@ -143,7 +144,7 @@ class FineTuner:
                 dataset = dataset.map(lambda element, size: element)
             else:
                 dataset = dataset.map(lambda element, size: tf.nest.map_structure(lambda t: t[:size], element))
-            iterators[width] = iter(self.distribute(dataset.prefetch(tf.data.AUTOTUNE)))
+            iterators[width] = iter(self.distribute(dataset.prefetch(2).with_options(_IN_MEMORY)))
         return EpochBatches(plan, iterators)
 
     def distribute(self, dataset):
@@ -192,6 +193,11 @@ class FineTuner:
         for variable, value in zip(self.model.weights, values):
             variable.assign(value)
 
+
+# Batches come from arrays in memory: nothing for tf.data's autotuner to tune, and with it on, deleting each
+# iterator (one per bucket width, every epoch and predict) waits for the autotuning thread.
+_IN_MEMORY = tf.data.Options()
+_IN_MEMORY.autotune.enabled = False
 
 _TPU_STRATEGIES = (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)
 
