@@ -14,8 +14,8 @@ masked positions filled three ways:
 
 It also reports the generator at [MASK] and at kept positions against the unigram entropy (a generator that
 has learned no context sits at it), the KL divergence of its samples' marginal from the unigram distribution,
-and the AUC of the best detector that sees only the token (fitted on half of the rows, scored on the other
-half): when the discriminator's AUC is close to that, it is using token identity, not context.
+and the AUC of a detector that sees only the token (fitted on half of the rows, scored on the other half; an
+underestimate, as rare tokens are seen too few times).
 """
 
 import argparse
@@ -52,7 +52,7 @@ def exact_auc(scores, labels):
 
 def identity_only_auc(tokens, labels, vocab_size, prior):
     """AUC of P(replaced | token id) estimated on the even rows (add-one smoothing towards `prior`) and scored
-    on the odd rows: the best a detector that ignores context can do (a slight underestimate for rare tokens).
+    on the odd rows: what a detector that ignores context can do (an underestimate for rare tokens).
     `tokens`, `labels`: [rows, length] with the positions to score; other entries masked out by `labels < 0`."""
     fit, score = slice(0, None, 2), slice(1, None, 2)
     used = labels[fit] >= 0
