@@ -31,10 +31,9 @@ import tensorflow as tf
 from absl import flags
 
 from electra_tf import cli, io_utils
-from electra_tf.tokenization import InGraphTokenizer
+from electra_tf.tokenization import DEFAULT_BUCKET_WIDTH, InGraphTokenizer
 
 MAX_ANSWER_TOKENS = 30
-DEFAULT_BUCKET_WIDTH = 16  # as fine-tuning's `bucket_width` hparam
 
 
 def _int_spec(name):

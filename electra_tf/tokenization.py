@@ -390,6 +390,11 @@ class InGraphTokenizer(keras.layers.Layer):
                 "token_type_ids": types}
 
 
+# Length buckets: batches and raw-text requests are padded to a multiple of this many tokens (fine-tuning's
+# `bucket_width` hparam, the SavedModel's raw-text signatures).
+DEFAULT_BUCKET_WIDTH = 16
+
+
 def bucketed_length(length, bucket_width, max_length):
     """`length` (an integer tensor) rounded up to a multiple of `bucket_width`, at most `max_length`."""
     return tf.minimum((length + bucket_width - 1) // bucket_width * bucket_width, max_length)

@@ -7,6 +7,7 @@ from typing import Optional
 from electra_tf import hparams as hparams_lib
 from electra_tf import io_utils
 from electra_tf.finetuning.tasks import canonical_name
+from electra_tf.tokenization import DEFAULT_BUCKET_WIDTH
 
 
 @dataclasses.dataclass
@@ -39,7 +40,8 @@ class FinetuneHparams:
     logging_steps: int = 50
     save_steps: Optional[int] = None  # checkpoint every N steps as well; None = after every epoch only
     steps_per_execution: int = 1  # train/eval/predict steps per compiled call (raise it on TPUs)
-    bucket_width: int = 16  # batches are cut to a multiple of this many tokens (see `batching`); 0 = off
+    # batches are cut to a multiple of this many tokens (see `batching`); 0 = off
+    bucket_width: int = DEFAULT_BUCKET_WIDTH
 
     def __post_init__(self):
         for key in ("save_steps", "steps_per_execution", "logging_steps"):
