@@ -5,6 +5,7 @@ import and export format of this package is translated from.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from electra_tf.activations import get_activation
@@ -49,8 +50,8 @@ class ElectraEmbeddings(keras.layers.Layer):
 
     def call(self, input_ids, token_type_ids, training=False):
         sequence_length = ops.shape(input_ids)[1]
-        embeddings = ops.take(self.word_embeddings, input_ids, axis=0)
-        embeddings = embeddings + ops.take(self.token_type_embeddings, token_type_ids, axis=0)
+        embeddings = tf.gather(self.word_embeddings, input_ids)  # ids are never negative: no ops.take wrapping
+        embeddings = embeddings + tf.gather(self.token_type_embeddings, token_type_ids)
         embeddings = embeddings + self.position_embeddings[None, :sequence_length]
         return self.dropout(self.layer_norm(embeddings), training=training)
 
@@ -65,7 +66,7 @@ class ElectraEmbeddings(keras.layers.Layer):
 
 def token_index(attention_mask):
     """int ``[N]``: where the real tokens (mask 1) are in the flattened ``[batch * length]`` grid."""
-    return ops.nonzero(ops.reshape(attention_mask, (-1,)))[0]
+    return tf.cast(tf.where(tf.reshape(attention_mask, [-1]) != 0)[:, 0], tf.int32)
 
 
 def attention_bias(attention_mask, dtype):
@@ -122,50 +123,52 @@ class TransformerLayer(keras.layers.Layer):
         self.attention_layer_norm.build((None, None, hidden))
         self.output_layer_norm.build((None, None, hidden))
 
-    def call(self, hidden, attention_bias, training=False, query_positions=None, token_index=None):
-        """`hidden` ``[batch, length, hidden]``; `attention_bias` from `attention_bias()`.
+    def call(self, tokens, attention_bias, training=False, token_index=None, query_positions=None):
+        """`tokens` ``[T, hidden]``: the rows of the ``[batch, length]`` grid of `attention_bias` (see
+        `attention_bias()`), in order (T = batch · length), or with `token_index` (see `token_index()`) only the
+        real tokens' rows (T = N), so that the dense layers skip the padding; attention scatters them onto the grid.
 
-        With `query_positions` (int ``[batch, P]``) only those positions are computed (they still attend to
-        every token): ``[batch, P, hidden]``, equal to the full output gathered at those positions.
-
-        With `token_index` (int ``[N]``, see `token_index()`), `hidden` is ``[1, N, hidden]``: only the real
-        tokens, so the dense layers skip the padding; attention scatters them back to ``[batch, length]``.
-        The output is again ``[1, N, hidden]`` (or ``[batch, P, hidden]`` at `query_positions`).
+        Returns ``[T, hidden]``, or with `query_positions` (int ``[batch, P]``) ``[batch · P, hidden]``: only those
+        positions are computed (they still attend to every token), equal to the full output's rows there.
         """
         batch, length = ops.shape(attention_bias)[0], ops.shape(attention_bias)[-1]
         packed = token_index is not None
 
-        def to_grid(x):  # [1, N, width] real tokens → [batch, length, width], zeros at the padding
+        def on_grid(rows):  # [T, width] → [batch · length, width], zeros at the padding
             if not packed:
-                return x
-            width = ops.shape(x)[-1]
-            grid = ops.scatter(ops.expand_dims(token_index, -1), x[0], (batch * length, width))
-            return ops.reshape(grid, (batch, length, width))
+                return rows
+            return tf.scatter_nd(token_index[:, None], rows, tf.stack([batch * length, tf.shape(rows)[-1]]))
 
-        queries = hidden
-        if query_positions is not None:
-            queries = ops.take_along_axis(to_grid(hidden), ops.expand_dims(query_positions, -1), axis=1)
-        packed_queries = packed and query_positions is None
+        def split_heads(rows, count, permutation=(0, 2, 1, 3)):  # [batch · count, hidden] → [batch, heads, count, head_size]
+            return ops.transpose(ops.reshape(rows, (batch, count, self.num_heads, self.head_size)), permutation)
 
-        def split_heads(x):  # [batch, length, hidden] → [batch, heads, length, head_size]
-            x = ops.reshape(x, (batch, ops.shape(x)[1], self.num_heads, self.head_size))
-            return ops.transpose(x, (0, 2, 1, 3))
-
-        query = self.query(queries)
-        query = split_heads(to_grid(query) if packed_queries else query)
-        key = split_heads(to_grid(self.key(hidden)))
-        value = split_heads(to_grid(self.value(hidden)))
-        scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
+        if query_positions is None:
+            queries, query_count = tokens, length
+            query = on_grid(self.query(tokens))
+        else:
+            query_count = ops.shape(query_positions)[1]
+            rows = query_positions + ops.arange(batch, dtype=query_positions.dtype)[:, None] * length
+            queries = tf.gather(on_grid(tokens), ops.reshape(rows, (-1,)))
+            query = self.query(queries)
+        query = split_heads(query, query_count)
+        key = split_heads(on_grid(self.key(tokens)), length, permutation=(0, 2, 3, 1))  # [batch, heads, head_size, length]
+        value = split_heads(on_grid(self.value(tokens)), length)
+        scores = ops.matmul(query, key)
         scores = ops.multiply(scores, ops.cast(self.head_size ** -0.5, scores.dtype)) + attention_bias
         probabilities = self.attention_dropout(ops.softmax(scores, axis=-1), training=training)
         context = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))
         context = ops.reshape(context, (-1, self.num_heads * self.head_size))
-        if packed_queries:
-            context = ops.take(context, token_index, axis=0)
-        context = ops.reshape(context, ops.shape(queries))
-        attention = self.attention_output_dropout(self.attention_output(context), training=training)
+        if packed and query_positions is None:
+            context = tf.gather(context, token_index)
+
+        def dropout(layer, rows):  # keyed masks (pre-training) need one row per example
+            if not training or packed:
+                return layer(rows, training=training)
+            return ops.reshape(layer(ops.reshape(rows, (batch, -1)), training=training), ops.shape(rows))
+
+        attention = dropout(self.attention_output_dropout, self.attention_output(context))
         hidden = self.attention_layer_norm(queries + attention)
-        output = self.output_dropout(self.output_dense(self.intermediate(hidden)), training=training)
+        output = dropout(self.output_dropout, self.output_dense(self.intermediate(hidden)))
         return self.output_layer_norm(hidden + output)
 
     def hf_weights(self):
@@ -231,17 +234,20 @@ class ElectraEncoder(keras.layers.Layer):
             token_type_ids = ops.zeros_like(input_ids)
         hidden = self.embeddings(input_ids, token_type_ids, training=training)
         bias = attention_bias(attention_mask, hidden.dtype)
+        batch, length = ops.shape(input_ids)[0], ops.shape(input_ids)[1]
+        tokens = ops.reshape(hidden, (-1, self.config.embedding_size))  # the layers work on [tokens, width]
         index = None
         if output_positions is not None and self.skip_padding:
             index = token_index(attention_mask)
-            hidden = ops.take(ops.reshape(hidden, (-1, ops.shape(hidden)[-1])), index, axis=0)[None]
+            tokens = tf.gather(tokens, index)
         if self.embeddings_project is not None:
-            hidden = self.embeddings_project(hidden)
+            tokens = self.embeddings_project(tokens)
         last = len(self.transformer_layers) - 1
         for number, layer in enumerate(self.transformer_layers):
             positions = output_positions if number == last else None
-            hidden = layer(hidden, bias, training=training, query_positions=positions, token_index=index)
-        return hidden
+            tokens = layer(tokens, bias, training=training, token_index=index, query_positions=positions)
+        rows = length if output_positions is None else ops.shape(output_positions)[1]
+        return ops.reshape(tokens, (batch, rows, self.config.hidden_size))
 
     def hf_weights(self, include_embeddings=True):
         """transformers' names (below `electra/`) → variables; without the embeddings table if shared away."""
