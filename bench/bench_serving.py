@@ -10,7 +10,10 @@ Two tables:
   transformers to its longest row (`padding=True`). The peer runs at its best: its tokenizer is called once per
   request on the whole batch, and its model through a `tf.function` or eagerly, whichever is faster on the first
   requests (measured at each batch size). The two take turns request by request (who goes first alternates);
-  p50/p95 latency per request. Their probabilities are checked to agree.
+  p50/p95 latency per request. Their probabilities are checked to agree. At batch 1 a third row times the
+  encoder's matrix products alone on each request's tokens (`matmul_floor`): the part of a request no pipeline
+  running these weights through TensorFlow's CPU kernels can avoid, so the peer's p50 over it is the largest
+  speed-up any such pipeline could show.
 
 Run: `python bench/bench_serving.py [--preset P] [--texts reviews.txt] [--requests 200]`. NSMC reviews as one
 text per line: `tail -n +2 ratings_test.txt | cut -f2 > reviews.txt` (see bench/make_nsmc.py).
@@ -32,6 +35,7 @@ from common import one_call, print_table, take_turns, time_call  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEER = "transformers fast tokenizer + TFElectraForSequenceClassification"
 OURS = "electra_tf SavedModel predict_text (raw strings)"
+FLOOR = "the encoder's matrix products alone (same weights, the request's real tokens; see matmul_floor)"
 
 
 def sentences(count=32, seed=0):
@@ -83,7 +87,32 @@ def _percentile(values, q):
     return float(np.percentile(np.asarray(values) * 1000, q))
 
 
-def real_length_rows(args, texts, batch_size, ours, peers):
+def matmul_floor(model):
+    """A `tf.function` of token ids → the encoder's matrix products alone, as our graph runs them for a classifier
+    (every layer's key/value projections on all real tokens; query, output and feed-forward on all of them
+    except in the last layer, which computes only [CLS]): no attention, LayerNorm, activation or tokenization.
+    Its latency bounds any pipeline that runs this model's weights through TensorFlow's CPU matmul kernels."""
+    electra = model.electra
+    table = electra.embeddings.word_embeddings
+    project = electra.embeddings_project.kernel if electra.embeddings_project is not None else None
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+    def floor(ids):
+        hidden = tf.gather(table, ids)
+        if project is not None:
+            hidden = tf.matmul(hidden, project)
+        for number, layer in enumerate(electra.transformer_layers):
+            queries = hidden[:1] if number == len(electra.transformer_layers) - 1 else hidden
+            mixed = tf.matmul(queries, layer.query.kernel) + tf.reduce_sum(
+                tf.matmul(hidden, layer.key.kernel) + tf.matmul(hidden, layer.value.kernel), axis=0)
+            hidden = tf.matmul(mixed, layer.attention_output.kernel)
+            hidden = tf.matmul(tf.matmul(hidden, layer.intermediate.kernel), layer.output_dense.kernel) * 1e-3
+        return hidden
+
+    return floor
+
+
+def real_length_rows(args, texts, batch_size, ours, peers, floor=None):
     """p50/p95 per-request latency of ours and of the faster peer variant at one batch size."""
     rng = np.random.default_rng(args.seed + batch_size)
     requests = [list(rng.choice(texts, batch_size, replace=len(texts) < batch_size))
@@ -98,21 +127,27 @@ def real_length_rows(args, texts, batch_size, ours, peers):
     variant = min(choice, key=choice.get)
     peer = peers[variant]
     seconds = {OURS: [], PEER: []}
+    candidates = [(OURS, ours), (PEER, peer)]
+    if floor is not None:
+        seconds[FLOOR] = []
+        candidates.append((FLOOR, floor))
+        for batch in warmup:
+            floor(batch)
     for index, batch in enumerate(requests):
-        order = [(OURS, ours), (PEER, peer)]
+        order = candidates
         for name, function in order if index % 2 == 0 else order[::-1]:
             seconds[name].append(_latency(function, batch)[0])
     p50 = {name: _percentile(values, 50) for name, values in seconds.items()}
     p95 = {name: _percentile(values, 95) for name, values in seconds.items()}
     tried = ", ".join(f"{name} {value * 1000:.1f} ms" for name, value in choice.items())
-    names = {OURS: OURS, PEER: f"{PEER}, {variant} (warm-up medians: {tried})"}
+    names = {OURS: OURS, PEER: f"{PEER}, {variant} (warm-up medians: {tried})", FLOOR: FLOOR}
     return [{"batch": batch_size, "pipeline": names[name], "p50 ms": f"{p50[name]:.1f}",
              "p95 ms": f"{p95[name]:.1f}", "texts/s at p50": f"{batch_size * 1000 / p50[name]:.1f}",
              "ratio p50": f"{p50[PEER] / p50[name]:.2f}x", "ratio p95": f"{p95[PEER] / p95[name]:.2f}x"}
-            for name in (OURS, PEER)]
+            for name in seconds]
 
 
-def real_length_table(args, serving, theirs, tokenizer):
+def real_length_table(args, serving, theirs, tokenizer, model):
     texts = read_texts(args.texts)
     lengths = np.asarray([len(ids) for ids in tokenizer(texts[:20000], truncation=True,
                                                          max_length=args.max_length)["input_ids"]])
@@ -132,9 +167,15 @@ def real_length_table(args, serving, theirs, tokenizer):
     def ours(batch):
         return serving(text=tf.constant(batch))["probabilities"].numpy()
 
+    floor_function = matmul_floor(model)
+
+    def floor(batch):  # batch 1 only: one request's ids
+        return floor_function(tf.constant(tokenizer(batch[0], truncation=True, max_length=args.max_length)[
+            "input_ids"], tf.int32)).numpy()
+
     rows = []
     for batch_size in args.batch_sizes:
-        rows += real_length_rows(args, texts, batch_size, ours, peers)
+        rows += real_length_rows(args, texts, batch_size, ours, peers, floor if batch_size == 1 else None)
     print_table(f"Raw-text inference at real lengths, {args.preset}, {args.requests} requests per batch size "
                 f"from {args.texts} ({len(texts)} texts; tokens with [CLS]/[SEP]: mean {lengths.mean():.1f}, "
                 f"p95 {np.percentile(lengths, 95):.0f}, max {args.max_length})", rows,
@@ -180,7 +221,7 @@ def main():
     if "fixed" in tables:
         fixed_length_table(args, serving, tf.function(lambda inputs: theirs(inputs).logits), tokenizer)
     if "real" in tables:
-        real_length_table(args, serving, theirs, tokenizer)
+        real_length_table(args, serving, theirs, tokenizer, model)
 
 
 if __name__ == "__main__":
