@@ -134,8 +134,7 @@ def real_length_rows(args, texts, batch_size, ours, peers, floor=None):
         for batch in warmup:
             floor(batch)
     for index, batch in enumerate(requests):
-        order = candidates
-        for name, function in order if index % 2 == 0 else order[::-1]:
+        for name, function in candidates if index % 2 == 0 else candidates[::-1]:
             seconds[name].append(_latency(function, batch)[0])
     p50 = {name: _percentile(values, 50) for name, values in seconds.items()}
     p95 = {name: _percentile(values, 95) for name, values in seconds.items()}

@@ -139,7 +139,8 @@ class TransformerLayer(keras.layers.Layer):
                 return rows
             return tf.scatter_nd(token_index[:, None], rows, tf.stack([batch * length, tf.shape(rows)[-1]]))
 
-        def split_heads(rows, count, permutation=(0, 2, 1, 3)):  # [batch · count, hidden] → [batch, heads, count, head_size]
+        def split_heads(rows, count, permutation=(0, 2, 1, 3)):
+            """[batch · count, hidden] → [batch, heads, count, head_size] (or as `permutation` orders it)"""
             return ops.transpose(ops.reshape(rows, (batch, count, self.num_heads, self.head_size)), permutation)
 
         if query_positions is None:
@@ -147,11 +148,11 @@ class TransformerLayer(keras.layers.Layer):
             query = on_grid(self.query(tokens))
         else:
             query_count = ops.shape(query_positions)[1]
-            rows = query_positions + ops.arange(batch, dtype=query_positions.dtype)[:, None] * length
-            queries = tf.gather(on_grid(tokens), ops.reshape(rows, (-1,)))
+            grid_rows = query_positions + ops.arange(batch, dtype=query_positions.dtype)[:, None] * length
+            queries = tf.gather(on_grid(tokens), ops.reshape(grid_rows, (-1,)))
             query = self.query(queries)
         query = split_heads(query, query_count)
-        key = split_heads(on_grid(self.key(tokens)), length, permutation=(0, 2, 3, 1))  # [batch, heads, head_size, length]
+        key = split_heads(on_grid(self.key(tokens)), length, permutation=(0, 2, 3, 1))  # [b, heads, head_size, len]
         value = split_heads(on_grid(self.value(tokens)), length)
         scores = ops.matmul(query, key)
         scores = ops.multiply(scores, ops.cast(self.head_size ** -0.5, scores.dtype)) + attention_bias
