@@ -12,11 +12,10 @@ call (tracing, and compiling under XLA) and the median step. Explains the `--jit
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import print_table  # noqa: E402
+from common import print_table, time_call  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -80,17 +79,9 @@ def main():
     rows = []
     for name, settings in VARIANTS.items():
         step = training_step(args, *settings)
-        start = time.perf_counter()
-        step(inputs, labels)
-        first = time.perf_counter() - start
-        for _ in range(3):
-            step(inputs, labels)
-        seconds = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            step(inputs, labels)
-            seconds.append(time.perf_counter() - start)
-        rows.append({"variant": name, "first call s": f"{first:.2f}", "step ms": f"{np.median(seconds) * 1000:.1f}"})
+        first = time_call(lambda: step(inputs, labels), warmup=0, repeats=1)  # tracing (+ compiling)
+        median = time_call(lambda: step(inputs, labels), warmup=3, repeats=args.repeats)
+        rows.append({"variant": name, "first call s": f"{first:.2f}", "step ms": f"{median * 1000:.1f}"})
     print_table(f"One training step, {args.preset}, batch {args.batch} x {args.width}, median of {args.repeats}",
                 rows, ["variant", "first call s", "step ms"])
 
