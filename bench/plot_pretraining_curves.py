@@ -35,18 +35,18 @@ def read_history(path):
     return history
 
 
-def plot_curves(runs, path, size=(400, 280)):
-    """Writes a PNG of `CURVES` for `runs` ({label: history}), the axes shared by the runs."""
+def plot_curves(runs, path, size=(400, 280), curves=CURVES):
+    """Writes a PNG of `curves` (metric names) for `runs` ({label: history}), the axes shared by the runs."""
     from PIL import Image, ImageDraw  # optional dependency of the benches only
 
     width, height = size
     margin, legend = 44, 16 * len(runs)
-    image = Image.new("RGB", (width * len(CURVES), height + legend), "white")
+    image = Image.new("RGB", (width * len(curves), height + legend), "white")
     draw = ImageDraw.Draw(image)
     all_steps = [row["step"] for history in runs.values() for row in history]
     first, last = min(all_steps), max(all_steps)
     last = last if last > first else first + 1
-    for panel, name in enumerate(CURVES):
+    for panel, name in enumerate(curves):
         values = [row[name] for history in runs.values() for row in history]
         low, high = min(values), max(values)
         high = high if high > low else low + 1e-9

@@ -1,0 +1,58 @@
+"""bench/probe_mlm_plateau.py: its bigram baseline, its synthetic rows, and a short run end to end."""
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import probe_mlm_plateau  # noqa: E402
+
+from electra_tf import io_utils  # noqa: E402
+
+EXCLUDED = [0, 2, 3, 4]
+
+
+def _rows(rng, rows, length, vocab_size, chained):
+    """Ordinary tokens 5..vocab_size-1; `chained`: each token fixed by the one before (t → t + 1 wrapped)."""
+    ids = rng.integers(5, vocab_size, (rows, length))
+    if chained:
+        ids = 5 + (ids[:, :1] - 5 + np.arange(length)[None, :]) % (vocab_size - 5)
+    return ids, np.ones_like(ids)
+
+
+def test_bigram_cross_entropy_sees_a_predictable_neighbour_and_nothing_in_noise():
+    rng = np.random.default_rng(0)
+    vocab_size = 40
+    chained = [_rows(rng, 400, 20, vocab_size, True) for _ in range(2)]
+    noise = [_rows(rng, 400, 20, vocab_size, False) for _ in range(2)]
+    uniform_entropy = math.log(vocab_size - 5)
+    assert probe_mlm_plateau.bigram_cross_entropy(*chained[0], *chained[1], EXCLUDED, vocab_size) < 0.3  # vs 3.56
+    noisy = probe_mlm_plateau.bigram_cross_entropy(*noise[0], *noise[1], EXCLUDED, vocab_size)
+    assert abs(noisy - uniform_entropy) < 0.1
+
+
+def test_synthetic_rows_write_each_token_twice_between_cls_and_sep():
+    batch = probe_mlm_plateau.synthetic_rows(5, 12, np.random.default_rng(0))
+    ids = batch["input_ids"].numpy()
+    assert ids.shape == (5, 12) and (ids[:, 0] == 2).all() and (ids[:, -1] == 3).all()
+    assert (ids[:, 1:-1:2] == ids[:, 2:-1:2]).all()  # the pairs inside the specials
+    assert ((ids[:, 1:-1] >= 5) & (ids[:, 1:-1] < 300)).all()
+    assert batch["input_mask"].numpy().all()
+
+
+def test_a_short_synthetic_run_writes_its_curves(tmp_path, capsys):
+    output = tmp_path / "probe.json"
+    probe_mlm_plateau.main(["--synthetic_length", "8", "--steps", "4", "--every", "2", "--hidden_size", "16",
+                            "--embedding_size", "16", "--layers", "1", "--eval_rows", "16",
+                            "--output", str(output)])
+    result = io_utils.read_json(str(output))
+    assert [row["step"] for row in result["history"]] == [2, 4]
+    assert result["baselines"]["no_context"] == pytest.approx(math.log(295))
+    assert all(np.isfinite(row["mask_loss"]) and 0 <= row["mask_accuracy"] <= 1 for row in result["history"])
+    assert (tmp_path / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "step 4: [MASK] loss" in capsys.readouterr().out
