@@ -103,6 +103,9 @@ def synthetic_data(length, batch_size, eval_rows, steps, seed):
 
 
 def make_model(args, vocab_size, length):
+    """A random-init masked LM of the flags' shape, or `--model`'s exported generator (its own shape)."""
+    if args.model:
+        return TFElectraForMaskedLM.from_pretrained(args.model)
     config = ElectraConfig(
         vocab_size=vocab_size, embedding_size=args.embedding_size, hidden_size=args.hidden_size,
         num_hidden_layers=args.layers, num_attention_heads=max(1, args.hidden_size // 64),
@@ -116,6 +119,8 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data_dir", help="pre-training shards (with vocab.txt and stats.json)")
     source.add_argument("--synthetic_length", type=int, help="rows of this many tokens, each token twice")
+    parser.add_argument("--model", help="start from this exported generator (a run's export/generator, tf_model.h5) "
+                        "instead of a random init; with --steps 0 it is only scored, on the same rows and masks")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--learning_rate", type=float, default=5e-4)
     parser.add_argument("--warmup_steps", type=int, default=100)
@@ -184,6 +189,16 @@ def main(argv=None):
         print(f"held-out bigram model (previous token only, {args.unigram_rows} training rows): "
               f"{baselines['bigram']:.3f} nats")
     history = []
+
+    def record(step):
+        loss, accuracy = (float(value) for value in score(held_out))
+        history.append({"step": step, "mask_loss": loss, "mask_accuracy": accuracy,
+                        "loss_over_baseline": loss - baseline})
+        print(f"step {step}: [MASK] loss {loss:.3f} ({loss - baseline:+.3f} against the baseline), "
+              f"accuracy {accuracy:.3f}", flush=True)
+
+    if args.steps == 0:
+        record(0)
     for step, batch in enumerate(train):
         if step == args.steps:
             break
@@ -191,11 +206,7 @@ def main(argv=None):
         optimizer.learning_rate.assign(rate)
         train_step(batch, tf.constant(step, tf.int64))
         if (step + 1) % args.every == 0 or step + 1 == args.steps:
-            loss, accuracy = (float(value) for value in score(held_out))
-            history.append({"step": step + 1, "mask_loss": loss, "mask_accuracy": accuracy,
-                            "loss_over_baseline": loss - baseline})
-            print(f"step {step + 1}: [MASK] loss {loss:.3f} ({loss - baseline:+.3f} against the baseline), "
-                  f"accuracy {accuracy:.3f}", flush=True)
+            record(step + 1)
     result = {"settings": vars(args), "baselines": baselines, "history": history}
     io_utils.write_json(args.output, result)
     plot_curves({"transformers TFElectraForMaskedLM": history}, os.path.splitext(args.output)[0] + ".png",
