@@ -56,3 +56,22 @@ def test_a_short_synthetic_run_writes_its_curves(tmp_path, capsys):
     assert all(np.isfinite(row["mask_loss"]) and 0 <= row["mask_accuracy"] <= 1 for row in result["history"])
     assert (tmp_path / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "step 4: [MASK] loss" in capsys.readouterr().out
+
+
+def test_model_with_no_steps_scores_an_export_as_it_is(tmp_path):
+    from transformers import ElectraConfig, TFElectraForMaskedLM
+
+    config = ElectraConfig(vocab_size=300, embedding_size=16, hidden_size=16, num_hidden_layers=1,
+                           num_attention_heads=1, intermediate_size=32, max_position_embeddings=128)
+    exported = TFElectraForMaskedLM(config)
+    exported(exported.dummy_inputs)
+    bias = [w for w in exported.weights if w.name.endswith("bias:0") and w.shape == (300,)][0]
+    bias.assign(np.where(np.arange(300) == 7, 50.0, 0.0))  # always predicts token 7
+    exported.save_pretrained(str(tmp_path / "generator"))
+    output = tmp_path / "scored.json"
+    probe_mlm_plateau.main(["--synthetic_length", "8", "--model", str(tmp_path / "generator"), "--steps", "0",
+                            "--eval_rows", "64", "--output", str(output)])
+    [row] = io_utils.read_json(str(output))["history"]
+    assert row["step"] == 0
+    assert row["mask_accuracy"] < 0.05  # right only where 7 was drawn (~1 in 295)
+    assert row["mask_loss"] > 20  # confidently wrong: the loaded weights were used, not a fresh init
