@@ -16,6 +16,7 @@ the curves beside it.
 """
 
 import argparse
+import itertools
 import math
 import os
 import sys
@@ -34,6 +35,7 @@ from electra_tf import io_utils  # noqa: E402
 from electra_tf.data.pretraining_dataset import pretraining_dataset  # noqa: E402
 from electra_tf.data.schema import our_shards  # noqa: E402
 from electra_tf.pretraining import masking  # noqa: E402
+from electra_tf.pretraining.config import default_max_predictions  # noqa: E402
 from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
 from plot_pretraining_curves import plot_curves  # noqa: E402
 
@@ -95,9 +97,9 @@ def shard_data(data_dir, batch_size, eval_rows, unigram_rows, seed):
     return train, held_out, specials, len(vocab), {"no_context": entropy(unigram), "bigram": bigram}
 
 
-def synthetic_data(length, batch_size, eval_rows, steps, seed):
+def synthetic_data(length, batch_size, eval_rows, seed):
     rng = np.random.default_rng(seed)
-    train = (synthetic_rows(batch_size, length, rng) for _ in range(steps))
+    train = (synthetic_rows(batch_size, length, rng) for _ in itertools.count())
     held_out = synthetic_rows(eval_rows, length, np.random.default_rng(seed + 1))
     return train, held_out, SYNTHETIC_SPECIALS, SYNTHETIC_TOKENS.stop, {"no_context": math.log(len(SYNTHETIC_TOKENS))}
 
@@ -145,9 +147,9 @@ def main(argv=None):
             args.data_dir, args.batch_size, args.eval_rows, args.unigram_rows, args.seed)
     else:
         train, held_out, specials, vocab_size, baselines = synthetic_data(
-            args.synthetic_length, args.batch_size, args.eval_rows, args.steps, args.seed)
+            args.synthetic_length, args.batch_size, args.eval_rows, args.seed)
     length = held_out["input_ids"].shape[1]
-    max_predictions = max(1, int((args.mask_prob + 0.005) * length))
+    max_predictions = max(1, default_max_predictions(args.mask_prob, length))
     model = make_model(args, vocab_size, length)
     optimizer = tf_keras.optimizers.Adam(learning_rate=args.learning_rate, epsilon=1e-6, global_clipnorm=1.0)
 
@@ -199,9 +201,7 @@ def main(argv=None):
 
     if args.steps == 0:
         record(0)
-    for step, batch in enumerate(train):
-        if step == args.steps:
-            break
+    for step, batch in zip(range(args.steps), train):
         rate = args.learning_rate * min(1.0, (step + 1) / max(1, args.warmup_steps)) * (1 - step / args.steps)
         optimizer.learning_rate.assign(rate)
         train_step(batch, tf.constant(step, tf.int64))

@@ -9,6 +9,11 @@ from electra_tf import io_utils
 from electra_tf.config import ElectraConfig
 
 
+def default_max_predictions(mask_prob, max_seq_length):
+    """The original's masked positions per row: int((mask_prob + 0.005) * max_seq_length), 19 at 0.15 and 128."""
+    return int((mask_prob + 0.005) * max_seq_length)
+
+
 @dataclasses.dataclass
 class PretrainingConfig:
     """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them."""
@@ -55,7 +60,7 @@ class PretrainingConfig:
 
     def __post_init__(self):
         if self.max_predictions_per_seq is None:
-            self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+            self.max_predictions_per_seq = default_max_predictions(self.mask_prob, self.max_seq_length)
         for name in ("train_steps", "train_batch_size", "max_seq_length", "steps_per_execution", "log_steps",
                      "save_checkpoints_steps"):
             if getattr(self, name) <= 0:
