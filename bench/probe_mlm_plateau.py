@@ -143,8 +143,11 @@ def main(argv=None):
         parser.error(f"--synthetic_length {args.synthetic_length}: must be even and at least 4")
 
     if args.data_dir:
-        train, held_out, specials, vocab_size, baselines = shard_data(
-            args.data_dir, args.batch_size, args.eval_rows, args.unigram_rows, args.seed)
+        try:
+            train, held_out, specials, vocab_size, baselines = shard_data(
+                args.data_dir, args.batch_size, args.eval_rows, args.unigram_rows, args.seed)
+        except (ValueError, FileNotFoundError) as error:
+            parser.error(str(error))
     else:
         train, held_out, specials, vocab_size, baselines = synthetic_data(
             args.synthetic_length, args.batch_size, args.eval_rows, args.seed)

@@ -75,3 +75,11 @@ def test_model_with_no_steps_scores_an_export_as_it_is(tmp_path):
     assert row["step"] == 0
     assert row["mask_accuracy"] < 0.05  # right only where 7 was drawn (~1 in 295)
     assert row["mask_loss"] > 20  # confidently wrong: the loaded weights were used, not a fresh init
+
+
+def test_a_data_dir_without_shards_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        probe_mlm_plateau.main(["--data_dir", str(tmp_path), "--output", str(tmp_path / "probe.json")])
+    assert exit_info.value.code == 2
+    assert f"error: --data_dir {tmp_path}: needs at least two shards" in capsys.readouterr().err
+    assert not (tmp_path / "probe.json").exists()
