@@ -1,10 +1,11 @@
 """What a pre-training run's discriminator detects: token identity or context (issue #15).
 
-    python bench/diagnose_rtd.py --model_dir RUN --data_dir SHARDS [--vocab V] [--rows 1024] [--skip 8000]
+    python -m electra_tf.pretraining.diagnose --model_dir RUN --data_dir SHARDS [--vocab V] [--rows 1024] \\
+        [--skip 8000] [--unigram_rows 8000] [--seed 0]
 
-Loads the newest checkpoint of RUN (a `run_pretraining.py` model directory), masks `--rows` records of the
-shards (after the first `--skip`) as training does, with dropout off, and scores the discriminator on the same
-masked positions filled three ways:
+Loads the newest checkpoint of RUN (a pre-training `--model_dir`), masks `--rows` records of the shards (after the
+first `--skip`) as training does, with dropout off, and scores the discriminator on the same masked positions
+filled three ways:
 
 - `generator`: the run's own generator samples (what training sees; the logged disc_auc);
 - `unigram`: tokens drawn from the shards' unigram distribution. They carry no token-identity signal (same
@@ -15,27 +16,26 @@ masked positions filled three ways:
 It also reports the generator at [MASK] and at kept positions against the unigram entropy (a generator that
 has learned no context sits at it), the KL divergence of its samples' marginal from the unigram distribution,
 and the AUC of a detector that sees only the token (fitted on half of the rows, scored on the other half; an
-underestimate, as rare tokens are seen too few times).
+underestimate, as rare tokens are seen too few times). The metric functions (`exact_auc`, `identity_only_auc`,
+`unigram_distribution`, `entropy`, `kl_divergence`, `fill_metrics`) take numpy arrays and are importable.
 """
 
-import argparse
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+import tensorflow as tf
+from absl import flags
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from electra_tf.data.pretraining_dataset import parse_examples  # noqa: E402
-from electra_tf.data.schema import shard_files  # noqa: E402
-from electra_tf.io_utils import expand_globs  # noqa: E402
-from electra_tf.pretraining import masking, rundir  # noqa: E402
-from electra_tf.pretraining.model import ElectraPretrainer  # noqa: E402
-from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
+from electra_tf import cli
+from electra_tf.data.pretraining_dataset import parse_examples
+from electra_tf.data.schema import shard_files
+from electra_tf.io_utils import expand_globs
+from electra_tf.pretraining import masking, rundir
+from electra_tf.pretraining.model import ElectraPretrainer
+from electra_tf.tokenization import load_vocab, special_token_ids
 
 BATCH = 64
+FILLS = ("generator", "unigram", "uniform")
 
 
 def exact_auc(scores, labels):
@@ -71,22 +71,47 @@ def unigram_distribution(input_ids, input_mask, excluded_ids, vocab_size):
 
 
 def kl_divergence(p, q):
+    """KL(p || q) in nats (q floored at 1e-12)."""
     nonzero = p > 0
     return float(np.sum(p[nonzero] * np.log(p[nonzero] / np.maximum(q[nonzero], 1e-12))))
 
 
 def entropy(p):
+    """Entropy of a distribution in nats."""
     nonzero = p > 0
     return float(-np.sum(p[nonzero] * np.log(p[nonzero])))
 
 
+def fill_metrics(ids, real, not_special, fake_ids, logits):
+    """Replaced rate, discriminator loss, the loss of a constant predictor at that rate, and the AUC over all
+    real tokens and without [CLS]/[SEP], of one fill (`fake_ids` scored by `logits`; all arrays [rows, length])."""
+    labels = (fake_ids != ids).astype(np.float64)
+    logits = logits.astype(np.float64)
+    losses = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+    rate = labels[real].mean()
+    constant = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate)) if 0 < rate < 1 else 0.0
+    return {"replaced": float(rate), "disc_loss": float(losses[real].mean()), "constant_loss": float(constant),
+            "auc": exact_auc(logits[real], labels[real]),
+            "auc_without_cls_sep": exact_auc(logits[not_special], labels[not_special])}
+
+
+def generator_metrics(results, where):
+    """The generator's accuracy, loss and sample = original rate at the prediction slots `where`."""
+    log_probs, targets = results["mlm_log_probs"], results["targets"]
+    nll = -np.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
+    correct = log_probs.argmax(-1) == targets
+    return {"predictions": int(where.sum()), "accuracy": float(correct[where].mean()),
+            "loss": float(nll[where].mean()), "sample_is_original": float((results["sampled"] == targets)[where].mean())}
+
+
 def load_pretrainer(model_dir, special_ids):
     """The pre-trainer of `model_dir` with the weights of its newest checkpoint (every variable restored)."""
+    path = tf.train.latest_checkpoint(model_dir)
+    if not path or not tf.io.gfile.exists(os.path.join(model_dir, rundir.CONFIG_FILE)):
+        raise FileNotFoundError(f"--model_dir {model_dir}: no pre-training run (no checkpoint beside "
+                                f"{rundir.CONFIG_FILE})")
     config, discriminator_config = rundir.read_run_configs(model_dir)
     pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
-    path = tf.train.latest_checkpoint(model_dir)
-    if not path:
-        raise FileNotFoundError(f"no checkpoint in --model_dir {model_dir}")
     tf.train.Checkpoint(pretrainer=pretrainer).restore(path).expect_partial().assert_existing_objects_matched()
     return config, pretrainer, path
 
@@ -121,62 +146,95 @@ def score_batches(pretrainer, config, dataset, unigram, rng):
     return {key: np.concatenate(values) for key, values in results.items()}
 
 
-def report(results, unigram, special_ids):
+def summarize(results, unigram, special_ids):
+    """Every figure of the diagnosis as a dict (see the module docstring)."""
     ids, real = results["input_ids"], results["input_mask"] == 1
     not_special = real & ~np.isin(ids, [special_ids["cls"], special_ids["sep"]])
-    print(f"{int(real.sum())} tokens in {len(ids)} rows; unigram entropy {entropy(unigram):.3f} nats")
-    print(f"{'fill':10s} {'replaced':>8s} {'disc_loss':>9s} {'const':>6s} {'AUC':>6s} {'AUC w/o CLS/SEP':>15s}")
-    for name in ("generator", "unigram", "uniform"):
-        labels = (results[f"{name}_ids"] != ids).astype(np.float64)
-        logits = results[f"{name}_logits"].astype(np.float64)
-        losses = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
-        rate = labels[real].mean()
-        constant = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
-        auc, auc_text = exact_auc(logits[real], labels[real]), exact_auc(logits[not_special], labels[not_special])
-        print(f"{name:10s} {rate:8.3f} {losses[real].mean():9.4f} {constant:6.4f} {auc:6.3f} {auc_text:15.3f}")
-
+    summary = {"tokens": int(real.sum()), "rows": len(ids), "unigram_entropy": entropy(unigram),
+               "fills": {name: fill_metrics(ids, real, not_special, results[f"{name}_ids"], results[f"{name}_logits"])
+                         for name in FILLS}}
     weights = results["weights"] > 0
     at_mask = np.take_along_axis(results["masked_ids"], results["positions"], 1) == special_ids["mask"]
-    log_probs, targets = results["mlm_log_probs"], results["targets"]
-    nll = -np.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
-    correct = log_probs.argmax(-1) == targets
-    for name, where in (("[MASK]", weights & at_mask), ("kept", weights & ~at_mask)):
-        print(f"generator at {name} positions: {int(where.sum())} predictions, "
-              f"accuracy {correct[where].mean():.3f}, loss {nll[where].mean():.3f} "
-              f"(unigram entropy {entropy(unigram):.3f}), "
-              f"sample = original {(results['sampled'] == targets)[where].mean():.3f}")
+    summary["generator"] = {"[MASK]": generator_metrics(results, weights & at_mask),
+                            "kept": generator_metrics(results, weights & ~at_mask)}
     sampled = results["sampled"][weights]
     marginal = np.bincount(sampled, minlength=len(unigram)) / len(sampled)
     labels = np.where(not_special, (results["generator_ids"] != ids).astype(np.float64), -1.0)
-    identity_auc = identity_only_auc(results["generator_ids"], labels, len(unigram), labels[labels >= 0].mean())
-    print(f"generator samples: KL(marginal || unigram) {kl_divergence(marginal, unigram):.3f} nats; "
-          f"token-identity-only AUC (w/o CLS/SEP) {identity_auc:.3f}")
+    summary["samples_kl_from_unigram"] = kl_divergence(marginal, unigram)
+    summary["identity_only_auc"] = identity_only_auc(results["generator_ids"], labels, len(unigram),
+                                                     labels[labels >= 0].mean())
+    return summary
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_dir", required=True)
-    parser.add_argument("--data_dir", required=True, help="the shards' directory")
-    parser.add_argument("--vocab", help="default: DATA_DIR/vocab.txt")
-    parser.add_argument("--rows", type=int, default=1024, help="records scored (a multiple of 64)")
-    parser.add_argument("--skip", type=int, default=0, help="records skipped first")
-    parser.add_argument("--unigram_rows", type=int, default=8000, help="records the unigram distribution is counted on")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    vocab = load_vocab(args.vocab or os.path.join(args.data_dir, "vocab.txt"))
+def report_lines(summary):
+    """The diagnosis as printed: a table of the three fills, then the generator's figures."""
+    lines = [f"{summary['tokens']} tokens in {summary['rows']} rows; unigram entropy "
+             f"{summary['unigram_entropy']:.3f} nats",
+             f"{'fill':10s} {'replaced':>8s} {'disc_loss':>9s} {'const':>6s} {'AUC':>6s} {'AUC w/o CLS/SEP':>15s}"]
+    for name, fill in summary["fills"].items():
+        lines.append(f"{name:10s} {fill['replaced']:8.3f} {fill['disc_loss']:9.4f} {fill['constant_loss']:6.4f} "
+                     f"{fill['auc']:6.3f} {fill['auc_without_cls_sep']:15.3f}")
+    for name, figures in summary["generator"].items():
+        lines.append(f"generator at {name} positions: {figures['predictions']} predictions, "
+                     f"accuracy {figures['accuracy']:.3f}, loss {figures['loss']:.3f} "
+                     f"(unigram entropy {summary['unigram_entropy']:.3f}), "
+                     f"sample = original {figures['sample_is_original']:.3f}")
+    lines.append(f"generator samples: KL(marginal || unigram) {summary['samples_kl_from_unigram']:.3f} nats; "
+                 f"token-identity-only AUC (w/o CLS/SEP) {summary['identity_only_auc']:.3f}")
+    return lines
+
+
+def diagnose(model_dir, data_dir, vocab_file=None, rows=1024, skip=0, unigram_rows=8000, seed=0):
+    """`(checkpoint path, summary)` of the newest checkpoint of `model_dir` scored on the shards of `data_dir`."""
+    if rows < BATCH or rows % BATCH:
+        raise ValueError(f"--rows={rows}: must be a positive multiple of {BATCH}")
+    if skip < 0 or unigram_rows < 1:
+        raise ValueError(f"--skip={skip} must be at least 0 and --unigram_rows={unigram_rows} at least 1")
+    vocab_file = vocab_file or os.path.join(data_dir, "vocab.txt")
+    try:
+        vocab = load_vocab(vocab_file)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--vocab / --data_dir: {error}") from error
     special_ids = special_token_ids(vocab)
-    config, pretrainer, path = load_pretrainer(args.model_dir, special_ids)
-    print(f"checkpoint {path}")
-    files = expand_globs(shard_files(args.data_dir))
+    config, pretrainer, path = load_pretrainer(model_dir, special_ids)
+    try:
+        files = expand_globs(shard_files(data_dir))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"--data_dir {data_dir}: no shards ({error})") from error
     records = tf.data.TFRecordDataset(files)
-    counted = next(iter(records.batch(args.unigram_rows).map(lambda s: parse_examples(s, config.max_seq_length))))
+    counted = next(iter(records.batch(unigram_rows).map(lambda s: parse_examples(s, config.max_seq_length))))
     unigram = unigram_distribution(counted["input_ids"].numpy(), counted["input_mask"].numpy(),
                                    [special_ids["cls"], special_ids["sep"]], len(vocab))
-    dataset = records.skip(args.skip).batch(BATCH, drop_remainder=True).take(args.rows // BATCH).map(
+    dataset = records.skip(skip).batch(BATCH, drop_remainder=True).take(rows // BATCH).map(
         lambda s: parse_examples(s, config.max_seq_length))
-    results = score_batches(pretrainer, config, dataset, unigram, np.random.default_rng(args.seed))
-    report(results, unigram, special_ids)
+    results = score_batches(pretrainer, config, dataset, unigram, np.random.default_rng(seed))
+    if not results:
+        raise ValueError(f"--data_dir {data_dir}: fewer than {BATCH} records after --skip={skip}")
+    return path, summarize(results, unigram, special_ids)
+
+
+def define_flags():
+    """Defines the command-line flags (only when run as a command, so importing defines nothing)."""
+    flags.DEFINE_string("model_dir", None, "The pre-training run directory (its newest checkpoint is scored).")
+    flags.DEFINE_string("data_dir", None, "The shards' directory.")
+    flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
+    flags.DEFINE_integer("rows", 1024, f"Records scored (a multiple of {BATCH}).")
+    flags.DEFINE_integer("skip", 0, "Records skipped first.")
+    flags.DEFINE_integer("unigram_rows", 8000, "Records the unigram distribution is counted on.")
+    flags.DEFINE_integer("seed", 0, "Seed of the unigram and uniform fills.")
+    flags.mark_flags_as_required(["model_dir", "data_dir"])
+    return flags.FLAGS
+
+
+def main(argv):
+    del argv
+    values = flags.FLAGS
+    path, summary = diagnose(values.model_dir, values.data_dir, values.vocab, values.rows, values.skip,
+                             values.unigram_rows, values.seed)
+    print(f"checkpoint {path}")
+    print("\n".join(report_lines(summary)))
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main)
