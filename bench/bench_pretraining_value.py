@@ -49,7 +49,7 @@ from electra_tf.models import build_model  # noqa: E402
 from electra_tf.pretraining import rundir  # noqa: E402
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.recipe import Stage, StageFailed, marker_path, print_summary, run_stages, subprocess_env  # noqa: E402
-from plot_pretraining_curves import plot_curves  # noqa: E402  (bench/, the script's directory)
+from electra_tf.pretraining.curves import plot_curves  # noqa: E402
 
 TASKS = {"nsmc": "accuracy", "korsts": "spearman"}
 

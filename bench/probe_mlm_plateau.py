@@ -37,7 +37,7 @@ from electra_tf.data.schema import our_shards  # noqa: E402
 from electra_tf.pretraining import masking  # noqa: E402
 from electra_tf.pretraining.config import default_max_predictions  # noqa: E402
 from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
-from plot_pretraining_curves import plot_curves  # noqa: E402
+from electra_tf.pretraining.curves import plot_curves  # noqa: E402
 
 SYNTHETIC_SPECIALS = {"pad": 0, "cls": 2, "sep": 3, "mask": 4}
 SYNTHETIC_TOKENS = range(5, 300)

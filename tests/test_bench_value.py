@@ -138,25 +138,3 @@ def test_a_work_dir_refuses_other_pretraining_settings(tmp_path):
     value.pin_settings(value.parse_args(arguments + ["--minutes", "5", "--seeds", "2"]))  # fine-tuning only
     with pytest.raises(SystemExit, match="other minutes"):
         value.pin_settings(value.parse_args(arguments + ["--minutes", "6"]))
-
-
-def test_curves_of_two_runs_share_one_png_with_a_line_each(tmp_path):
-    plot = pytest.importorskip("plot_pretraining_curves")
-    pytest.importorskip("PIL")
-    from PIL import Image
-
-    ours = [{"step": step, "disc_loss": 0.6 - step / 1000, "disc_auc": 0.5 + step / 1000,
-             "masked_lm_accuracy": step / 500} for step in (10, 20, 30)]
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "metrics.json").write_text(json.dumps(ours))
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps([{**row, "disc_auc": 0.5} for row in ours]))
-    png = tmp_path / "curves.png"
-    plot.main(["--run", f"ours={run_dir}", "--run", f"other={other}", "--output", str(png)])
-    image = Image.open(png).convert("RGB")
-    panels = image.crop((0, 0, image.width, 280))  # above the legend
-    colours = {colour for _, colour in panels.getcolors(1 << 16)}
-    assert (0, 0, 255) in colours and (255, 0, 0) in colours  # blue = first run, red = second
-    with pytest.raises(SystemExit, match="error: .*no such metrics file"):
-        plot.main(["--run", f"x={tmp_path / 'missing'}", "--output", str(png)])
