@@ -4,7 +4,7 @@ comparison with our pre-training (issue #15).
 Runs in its own virtual environment (tf-models-official pins its TensorFlow, 2.20, and Keras 2 as tf_keras):
 
     python -m venv /work/mg-venv && /work/mg-venv/bin/pip install tf-models-official
-    /work/mg-venv/bin/python bench/bench_model_garden.py --data_dir SHARDS --vocab VOCAB --output mg.json \\
+    /work/mg-venv/bin/python -m experiments.bench_model_garden --data_dir SHARDS --vocab VOCAB --output mg.json \\
         [--preset tiny] [--hparams '{"train_steps": 400, ...}']
 
 What is the same as `run_pretraining.py --config=configs/pretrain/PRESET.json --hparams=...`: the model sizes
@@ -25,21 +25,20 @@ import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Model Garden is written for Keras 2 (tf_keras)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout (configs/); run from it
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from official.modeling.optimization import legacy_adamw  # noqa: E402
-from official.nlp.modeling import models, networks  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from official.modeling.optimization import legacy_adamw
+from official.nlp.modeling import models, networks
 
-from electra_tf import io_utils  # noqa: E402
-from electra_tf.data.pretraining_dataset import pretraining_dataset  # noqa: E402
-from electra_tf.data.schema import shard_files  # noqa: E402
-from electra_tf.pretraining import masking  # noqa: E402
-from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
-from electra_tf.pretraining.metrics import metrics_from_sums, window_statistics  # noqa: E402
-from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
+from electra_tf import io_utils
+from electra_tf.data.pretraining_dataset import pretraining_dataset
+from electra_tf.data.schema import shard_files
+from electra_tf.pretraining import masking
+from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.pretraining.metrics import metrics_from_sums, window_statistics
+from electra_tf.tokenization import load_vocab, special_token_ids
 
 
 class WarmupLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):

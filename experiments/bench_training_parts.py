@@ -6,19 +6,16 @@ batch 32 x 128, dropout on) in four variants on the same weights and batch, taki
 - Keras' own `keras.layers.Dropout` (one float per element) instead of `electra_tf.dropout.Dropout`;
 - no dropout at all (the floor for dropout's cost).
 
-Run: `python bench/bench_training_parts.py [--rounds 6]`.
+Run from the checkout: `python -m experiments.bench_training_parts [--rounds 6]`.
 """
 
 import argparse
 import functools
-import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(__file__))
-from common import one_call, print_table, take_turns, time_call  # noqa: E402
+from bench.common import one_call, print_table, take_turns, time_call
 
 
 def _build(config, dropout_class=None):

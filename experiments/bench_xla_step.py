@@ -1,6 +1,6 @@
 """One fine-tuning step (forward + backward + Adam) of a classifier with and without XLA, in one process.
 
-    python bench/bench_xla_step.py [--preset koelectra-small-v3] [--batch 32] [--width 32] [--repeats 25]
+    python -m experiments.bench_xla_step [--preset koelectra-small-v3] [--batch 32] [--width 32] [--repeats 25]
 
 Rows are random ids of lengths drawn from [width/2 + 1, width] (as in one length bucket); the same batch and
 weights for every variant. Variants: TensorFlow's graph with `skip_padding` (our fine-tuning without XLA), the
@@ -10,19 +10,14 @@ call (tracing, and compiling under XLA) and the median step. Explains the `--jit
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import print_table, time_call  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from electra_tf.config import ElectraConfig  # noqa: E402
-from electra_tf.models import build_model  # noqa: E402
+from bench.common import print_table, time_call
+from electra_tf.config import ElectraConfig
+from electra_tf.models import build_model
 
 VARIANTS = {  # name: (dropout, skip_padding, jit_compile)
     "graph, skip_padding (fine-tuning without XLA)": (True, True, False),

@@ -1,7 +1,7 @@
 """Is the generator's unigram plateau ours, or the architecture's? (issue #15)
 
-    python bench/probe_mlm_plateau.py --data_dir SHARDS --steps 1000 [--learning_rate 5e-4] [--hidden_size 64]
-    python bench/probe_mlm_plateau.py --synthetic_length 16 --steps 3000 --learning_rate 2e-3
+    python -m experiments.probe_mlm_plateau --data_dir SHARDS --steps 1000 [--learning_rate 5e-4] [--hidden_size 64]
+    python -m experiments.probe_mlm_plateau --synthetic_length 16 --steps 3000 --learning_rate 2e-3
 
 Trains transformers' `TFElectraForMaskedLM` (an implementation independent of ours, on tf-keras) as a masked LM
 alone: Keras Adam (with bias correction), linear warmup then linear decay to 0, global-norm clipping 1.0, on
@@ -19,25 +19,22 @@ import argparse
 import itertools
 import math
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
-from transformers import ElectraConfig, TFElectraForMaskedLM  # noqa: E402
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from transformers import ElectraConfig, TFElectraForMaskedLM
 
-from diagnose_rtd import entropy, unigram_distribution  # noqa: E402  (bench/, the script's directory)
-from electra_tf import io_utils  # noqa: E402
-from electra_tf.data.pretraining_dataset import pretraining_dataset  # noqa: E402
-from electra_tf.data.schema import our_shards  # noqa: E402
-from electra_tf.pretraining import masking  # noqa: E402
-from electra_tf.pretraining.config import default_max_predictions  # noqa: E402
-from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
-from electra_tf.pretraining.curves import plot_curves  # noqa: E402
+from electra_tf import io_utils
+from electra_tf.data.pretraining_dataset import pretraining_dataset
+from electra_tf.data.schema import our_shards
+from electra_tf.pretraining import masking
+from electra_tf.pretraining.config import default_max_predictions
+from electra_tf.pretraining.curves import plot_curves
+from electra_tf.pretraining.diagnose import entropy, unigram_distribution
+from electra_tf.tokenization import load_vocab, special_token_ids
 
 SYNTHETIC_SPECIALS = {"pad": 0, "cls": 2, "sep": 3, "mask": 4}
 SYNTHETIC_TOKENS = range(5, 300)

@@ -1,18 +1,13 @@
-"""bench/probe_mlm_plateau.py: its bigram baseline, its synthetic rows, and a short run end to end."""
+"""experiments/probe_mlm_plateau.py: its bigram baseline, its synthetic rows, and a short run end to end.
+Outside the default suite: `python -m pytest experiments/tests` from the checkout."""
 
 import math
-import os
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-
-import probe_mlm_plateau  # noqa: E402
-
-from electra_tf import io_utils  # noqa: E402
+from electra_tf import io_utils
+from experiments import probe_mlm_plateau
 
 EXCLUDED = [0, 2, 3, 4]
 
