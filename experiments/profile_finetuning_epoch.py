@@ -18,20 +18,16 @@ import json
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench_finetuning_real import TRAIN_FILE, make_init, read_nsmc  # noqa: E402
-from common import print_table  # noqa: E402
-
-from electra_tf import distribute, io_utils  # noqa: E402
-from electra_tf.finetuning import trainer  # noqa: E402
-from electra_tf.finetuning.checkpoints import FinetuneCheckpoints  # noqa: E402
-from electra_tf.finetuning.config import load_hparams  # noqa: E402
-from electra_tf.finetuning.tasks import get_task  # noqa: E402
+from bench.bench_finetuning_real import TRAIN_FILE, make_init, read_nsmc
+from bench.common import print_table
+from electra_tf import distribute, io_utils
+from electra_tf.finetuning import trainer
+from electra_tf.finetuning.checkpoints import FinetuneCheckpoints
+from electra_tf.finetuning.config import load_hparams
+from electra_tf.finetuning.tasks import get_task
 
 
 class Phases:
