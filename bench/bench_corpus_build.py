@@ -13,20 +13,18 @@ TensorFlow's start-up happen once, before all timings. The configurations and th
 what ``--num_workers`` turned into (`worker_processes`: one per two CPU cores and per 128 MiB of input at
 most).
 
-Run: `python bench/bench_corpus_build.py [--size_mb 50] [--baseline_mb 4] [--max_seq_length 128] [--rounds 3]`.
+Run: `python -m bench.bench_corpus_build [--size_mb 50] [--baseline_mb 4] [--max_seq_length 128] [--rounds 3]`.
 """
 
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import print_table  # noqa: E402
+from bench.common import print_table
 
 NOUNS = ("서울 정부 대통령 시장 경제 기업 학생 학교 선생님 병원 의사 환자 날씨 여름 겨울 가을 봄 바다 산 도시 "
          "버스 지하철 교통 요금 시민 주민 지역 사회 문화 음식 김치 커피 영화 음악 드라마 배우 가수 경기 선수 "

@@ -1,18 +1,16 @@
 """Forward throughput (sequences/s, batch 32 x 128) of our encoder vs transformers' TFElectraModel.
 
 Same weights (ours exported, loaded by transformers), same inputs, same process; each model under
-`tf.function` and under `tf.function(jit_compile=True)`. Run: `python bench/bench_encoder.py [--preset P]`.
+`tf.function` and under `tf.function(jit_compile=True)`. Run: `python -m bench.bench_encoder [--preset P]`.
 """
 
 import argparse
-import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import print_table, time_call  # noqa: E402
+from bench.common import print_table, time_call
 
 
 def main():

@@ -4,7 +4,7 @@ transformers), same data, same process. Rows are 64-128 tokens long (uniformly; 
 real fine-tuning sets such as NSMC have at 128); ours skips the padding in its dense layers, and a third row
 shows ours without that.
 
-Run: `python bench/bench_finetuning.py [--preset koelectra-small-v3] [--steps 10]`.
+Run: `python -m bench.bench_finetuning [--preset koelectra-small-v3] [--steps 10]`.
 The transformers side times each `fit` batch with a callback; ours times each `train_step` including the host
 sync the training loop does for its progress bar. After warm-up the candidates take turns (`--rounds` times
 `--steps` steps each) and the median over all their steps is reported, so that drift in the machine's speed
@@ -13,15 +13,13 @@ affects every candidate alike.
 
 import argparse
 import functools
-import sys
 import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import print_table, take_turns  # noqa: E402
+from bench.common import print_table, take_turns
 
 
 def _data(config, batch_size, sequence_length, batches, num_labels, seed=0):

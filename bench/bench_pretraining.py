@@ -9,20 +9,18 @@ training = 3x forward; our step skips part of them, see `ElectraEncoder`'s `outp
 measured float32 matmul peak of this machine. The candidates are built and warmed up first, then take turns
 step by step (`--repeats` rounds) and the medians are compared.
 
-Run: `python bench/bench_pretraining.py [--steps 5] [--peer]`.
+Run: `python -m bench.bench_pretraining [--steps 5] [--peer]`.
 """
 
 import argparse
 import functools
 import os
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(__file__))
-from common import one_call, print_table, take_turns, time_call  # noqa: E402
+from bench.common import ROOT, one_call, print_table, take_turns, time_call
 
 BATCH, LENGTH = 32, 128
 PEERS = {precision: f"transformers TF classes (RTD step) {precision}" for precision in ("float32", "mixed_bfloat16")}
@@ -127,7 +125,7 @@ def transformers_step(config, precision="float32"):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--config", default="configs/pretrain/koelectra-small-v3.json")
+    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "pretrain", "koelectra-small-v3.json"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no_peer", action="store_true", help="skip the transformers step")
     parser.add_argument("--skip", action="append", default=[], help="skip candidates whose name contains this")

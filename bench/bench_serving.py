@@ -15,24 +15,20 @@ Two tables:
   running these weights through TensorFlow's CPU kernels can avoid, so the peer's p50 over it is the largest
   speed-up any such pipeline could show.
 
-Run: `python bench/bench_serving.py [--preset P] [--texts reviews.txt] [--requests 200]`. NSMC reviews as one
-text per line: `tail -n +2 ratings_test.txt | cut -f2 > reviews.txt` (see bench/make_nsmc.py).
+Run: `python -m bench.bench_serving [--preset P] [--texts reviews.txt] [--requests 200]`. NSMC reviews as one
+text per line: `tail -n +2 ratings_test.txt | cut -f2 > reviews.txt` (see scripts/make_nsmc.py).
 """
 
 import argparse
 import functools
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(__file__))
-from common import one_call, print_table, take_turns, time_call  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench.common import ROOT, one_call, print_table, take_turns, time_call
 PEER = "transformers fast tokenizer + TFElectraForSequenceClassification"
 OURS = "electra_tf SavedModel predict_text (raw strings)"
 FLOOR = "the encoder's matrix products alone (same weights, the request's real tokens; see matmul_floor)"

@@ -4,20 +4,17 @@ Same text, same run: the in-graph tokenizer inside `tf.data` (batched map), `Fas
 path) and `transformers.ElectraTokenizer` (slow, pure Python), all producing padded model inputs
 (max_length 128) from the sample vocab; then `build_vocab` on the sample corpus and on a generated corpus
 (default 50 MB). Everything is written to a temporary directory.
-Run: `python bench/bench_tokenization.py [--megabytes 2] [--vocab_megabytes 50] [--vocab_size 32000]`.
+Run: `python -m bench.bench_tokenization [--megabytes 2] [--vocab_megabytes 50] [--vocab_size 32000]`.
 """
 
 import argparse
 import os
 import random
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import print_table  # noqa: E402
+from bench.common import ROOT, print_table
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CORPUS = os.path.join(ROOT, "data", "sample_corpus.txt")
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
 

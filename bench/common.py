@@ -1,10 +1,12 @@
-"""Small timing helpers shared by the benchmarks."""
+"""Small helpers shared by the benchmarks: timing, taking turns, the Markdown table, the checkout's paths."""
 
 import os
 import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: configs/, data/, bench/
 
 
 def time_call(function, warmup=2, repeats=5):
