@@ -3,11 +3,12 @@ length buckets `bucket_width` 16 and 0 = off, each also under `--jit_compile`) v
 `TFElectraForSequenceClassification` trained with tf-keras `fit`, each batch padded to its longest row (what
 `DataCollatorWithPadding` does) or to `max_seq_length`.
 
-    python bench/bench_finetuning_real.py --data_dir /work/data/nsmc [--init DIR | --preset koelectra-small-v3]
+    python -m bench.bench_finetuning_real --data_dir /work/data/nsmc [--init DIR | --preset koelectra-small-v3]
         [--epochs 2 --max_seq_length 128 --batch_size 32 --lr 1.25e-4 --rounds 3] [--json_out results.json]
 
-Data: `--data_dir` holding NSMC's ratings_train.txt / ratings_test.txt (as bench/make_nsmc.py builds them), or
-`--train` / `--test` TSV files of `text<TAB>label` rows (an optional `text<TAB>label` header). `--train_rows` /
+Data: `--data_dir` holding NSMC's ratings_train.txt / ratings_test.txt (as scripts/make_nsmc.py builds them), or
+`--train` / `--test` TSV files of `text<TAB>label` rows (an optional `text<TAB>label` header); both are read by the
+fine-tuning task readers (`electra_tf.finetuning.tasks`), so a bad row is an `error: FILE:LINE: …` line. `--train_rows` /
 `--test_rows` keep the first rows only (smoke runs).
 Init: `--init` is any directory `electra_tf.pretrained.load_pretrained` reads that transformers can load too (a
 transformers directory with tf_model.h5 and vocab.txt); by default a random init of `--preset` with a WordPiece
@@ -28,6 +29,7 @@ are not timed. The medians over rounds are reported.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -38,13 +40,17 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import print_table  # noqa: E402
+from bench.common import ROOT, print_table
+from electra_tf.finetuning.readers import BadRowError, RowErrors, read_lines
+from electra_tf.finetuning.tasks import BINARY, Columns, SequenceTask, SplitData, get_task
 
 REFERENCE = "transformers fit, dynamic padding"
 TRANSFORMERS_SYSTEMS = {REFERENCE: "dynamic", "transformers fit, padded to max_seq_length": "padded"}
-TRAIN_FILE, TEST_FILE = "ratings_train.txt", "ratings_test.txt"
+NSMC = get_task("nsmc")
+TRAIN_FILE, TEST_FILE = NSMC.splits["train"], NSMC.splits["test"]
+# `--train` / `--test` files: text and 0/1 label by column, or by name under a `text<TAB>label` header
+TSV = SequenceTask("tsv", {}, ("accuracy",), BINARY, columns=Columns(text=0, label=1), has_header=False)
+TSV_WITH_HEADER = dataclasses.replace(TSV, columns=Columns(text="text", label="label"), has_header=True)
 
 
 def ours_systems(bucket_widths, jit):
@@ -59,37 +65,24 @@ def ours_systems(bucket_widths, jit):
 
 # Data and init ----------------------------------------------------------------------------------------------------
 
-def read_tsv(path):
-    """`(text, label)` rows of a `text<TAB>label` file (an optional header line `text<TAB>label` is skipped)."""
-    import tensorflow as tf
-
-    rows = []
-    with tf.io.gfile.GFile(path, "r") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n")
-            parts = line.split("\t")
-            if number == 1 and parts == ["text", "label"]:
-                continue
-            if len(parts) != 2 or parts[1] not in ("0", "1"):
-                sys.exit(f"error: {path}:{number}: expected 'text<TAB>label' with label 0 or 1, got {line[:80]!r}")
-            rows.append((parts[0], parts[1]))
+def _read_rows(task, path):
+    """`(text, label)` rows of one file as `task`'s reader reads it (a bad row raises `BadRowError`)."""
+    data = SplitData("train", path, [])
+    rows = [(example.text_a, task.labels[example.label]) for example in task.read_file(path, RowErrors(path), data)]
+    if not rows:
+        raise BadRowError(f"{path}: no rows")
     return rows
+
+
+def read_tsv(path):
+    """`(text, label)` rows of a `text<TAB>label` file (an optional header line `text<TAB>label`)."""
+    first = next(read_lines(path), (0, ""))[1]
+    return _read_rows(TSV_WITH_HEADER if first.split("\t") == ["text", "label"] else TSV, path)
 
 
 def read_nsmc(path):
-    """`(text, label)` rows of an NSMC file (`id<TAB>document<TAB>label` with a header)."""
-    import tensorflow as tf
-
-    rows = []
-    with tf.io.gfile.GFile(path, "r") as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.rstrip("\n").split("\t")
-            if number == 1:
-                continue
-            if len(parts) != 3:
-                sys.exit(f"error: {path}:{number}: expected 'id<TAB>document<TAB>label', got {line[:80]!r}")
-            rows.append((parts[1], parts[2]))
-    return rows
+    """`(text, label)` rows of an NSMC file (`id<TAB>document<TAB>label` with a header), read by the nsmc task."""
+    return _read_rows(NSMC, path)
 
 
 def write_nsmc(path, rows):
@@ -276,12 +269,16 @@ def has_bucket_width():
 
 
 def run_system(args, name, data_dir, init, work_dir, bucket_width=None, jit_compile=False):
-    """One system's result dict (or {"error": ...}) from a worker process."""
-    result_json = os.path.join(work_dir, "result.json")
+    """One system's result dict (or {"error": ...}) from a worker process (`python -m` this module, run from the
+    checkout, so its paths are made absolute)."""
+    result_json = os.path.abspath(os.path.join(work_dir, "result.json"))
     if os.path.exists(result_json):
         os.remove(result_json)
-    command = [sys.executable, os.path.abspath(__file__), "--worker", name, "--data_dir", data_dir, "--init", init,
-               "--result_json", result_json, "--config", args.config, "--epochs", str(args.epochs),
+    paths = {name: os.path.abspath(path) for name, path in (("data_dir", data_dir), ("init", init),
+                                                             ("config", args.config))}
+    command = [sys.executable, "-m", "bench.bench_finetuning_real", "--worker", name, "--data_dir", paths["data_dir"],
+               "--init", paths["init"], "--result_json", result_json, "--config", paths["config"],
+               "--epochs", str(args.epochs),
                "--max_seq_length", str(args.max_seq_length), "--batch_size", str(args.batch_size),
                "--lr", str(args.lr)]
     if bucket_width is not None:
@@ -289,7 +286,7 @@ def run_system(args, name, data_dir, init, work_dir, bucket_width=None, jit_comp
     if jit_compile:
         command += ["--jit"]
     started = time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True)
+    process = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if process.returncode or not os.path.exists(result_json):
         tail = (process.stderr or process.stdout).strip().splitlines()[-5:]
         print(f"  {name}: FAILED (exit status {process.returncode}): " + " | ".join(tail), file=sys.stderr)
@@ -387,7 +384,6 @@ def compare(args):
 
 
 def parse_args(argv=None):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", help="NSMC directory (ratings_train.txt, ratings_test.txt)")
     parser.add_argument("--train", help="train TSV (text<TAB>label), instead of --data_dir")
@@ -398,7 +394,7 @@ def parse_args(argv=None):
     parser.add_argument("--preset", default="koelectra-small-v3")
     parser.add_argument("--vocab_size", type=int, default=0, help="default init's vocabulary (0: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the default init's weights")
-    parser.add_argument("--config", default=os.path.join(root, "configs", "finetune", "koelectra-small-v3.json"),
+    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "finetune", "koelectra-small-v3.json"),
                         help="fine-tuning config whose nsmc section gives the other settings")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--max_seq_length", type=int, default=128)
@@ -420,12 +416,15 @@ def parse_args(argv=None):
     return args
 
 
-def main():
-    args = parse_args()
-    if args.worker:
-        worker(args)
-    else:
-        compare(args)
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        if args.worker:
+            worker(args)
+        else:
+            compare(args)
+    except (FileNotFoundError, ValueError) as error:  # bad data files (FILE:LINE: …) or settings
+        sys.exit(f"error: {' '.join(str(error).split())}")
 
 
 if __name__ == "__main__":

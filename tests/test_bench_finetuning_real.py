@@ -1,15 +1,11 @@
 """The pure parts of bench/bench_finetuning_real.py: data cuts, the transformers side's dynamic padding, the table."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-
-import bench_finetuning_real as real  # noqa: E402
+from bench import bench_finetuning_real as real
 
 
 def test_tsv_input_becomes_an_nsmc_directory_cut_to_the_first_rows(tmp_path):
@@ -22,11 +18,18 @@ def test_tsv_input_becomes_an_nsmc_directory_cut_to_the_first_rows(tmp_path):
     assert real.read_nsmc(os.path.join(data_dir, real.TEST_FILE)) == [("재밌다", "1")]
 
 
-def test_a_bad_tsv_row_names_file_and_line(tmp_path):
+def test_a_bad_row_names_file_and_line(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_text("좋아요\t1\n별로\tbad\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"error: .*train.tsv:2: "):
+    with pytest.raises(ValueError, match=r"train.tsv:2: unknown label 'bad'"):
         real.read_tsv(str(path))
+    nsmc = tmp_path / "ratings_train.txt"
+    nsmc.write_text("id\tdocument\tlabel\n1\t좋아요\t1\n2\t별로\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"ratings_train.txt:3: expected 3 columns, found 2"):
+        real.read_nsmc(str(nsmc))
+    with pytest.raises(SystemExit, match=r"^error: .*train.tsv:2: unknown label 'bad'"):
+        real.main(["--train", str(path), "--test", str(path), "--train_rows", "1", "--work_dir",
+                   str(tmp_path / "work")])
 
 
 def test_dynamic_batches_are_cut_to_their_longest_row_and_keep_the_rows():
