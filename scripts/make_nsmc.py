@@ -7,10 +7,12 @@ is in both splits. `--corpus_out` gets every other review of the crawl (all rati
 text in the NSMC train or test files, one review per line and a blank line between movies (documents); movies
 come in a seeded random order so that `--max_corpus_mb` keeps a random sample of them.
 
-    python bench/make_nsmc.py --nsmc_repo NSMC_CLONE --out data_dir [--train 150000 --test 50000] \\
+    python scripts/make_nsmc.py --nsmc_repo NSMC_CLONE --out data_dir [--train 150000 --test 50000] \\
         [--corpus_out corpus.txt --max_corpus_mb 0 --exclude ratings.txt] [--seed 1234]
+    python -m electra_tf.finetuning --task nsmc --data_dir data_dir ...
 
 NSMC_CLONE is a clone of github.com/e9t/nsmc: a work tree holding raw/, or a bare git directory (read with git).
+Needs electra_tf installed (`pip install -e .`, or PYTHONPATH set to the checkout).
 """
 
 import argparse
@@ -23,8 +25,7 @@ import sys
 
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from electra_tf import io_utils  # noqa: E402
+from electra_tf import io_utils
 
 NEGATIVE, POSITIVE = {"1", "2", "3", "4"}, {"9", "10"}
 HEADER = "id\tdocument\tlabel\n"
@@ -156,7 +157,7 @@ def write_corpus(path, movies, excluded, seed, max_mb=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nsmc_repo", required=True, help="e9t/nsmc clone: a directory with raw/ or a git dir.")
     parser.add_argument("--out", required=True, help="Directory for ratings_train.txt and ratings_test.txt.")
     parser.add_argument("--train", type=int, default=150000)

@@ -1,8 +1,10 @@
 """Copies KorSTS (sts-{train,dev,test}.tsv) out of a kakaobrain/KorNLUDatasets clone into a task directory.
 
-    python bench/make_korsts.py --kornlu_repo KORNLU_CLONE --out data_dir
+    python scripts/make_korsts.py --kornlu_repo KORNLU_CLONE --out data_dir
+    python -m electra_tf.finetuning --task korsts --data_dir data_dir ...
 
-KORNLU_CLONE is a work tree holding KorSTS/ or a bare git directory (read with `git show`).
+KORNLU_CLONE is a work tree holding KorSTS/ or a bare git directory (read with `git show`). Needs electra_tf
+installed (`pip install -e .`, or PYTHONPATH set to the checkout).
 """
 
 import argparse
@@ -12,8 +14,7 @@ import sys
 
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from electra_tf import io_utils  # noqa: E402
+from electra_tf import io_utils
 
 FILES = ("sts-train.tsv", "sts-dev.tsv", "sts-test.tsv")
 
@@ -31,7 +32,7 @@ def read_file(repo, name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kornlu_repo", required=True, help="KorNLUDatasets clone: a work tree or a git dir.")
     parser.add_argument("--out", required=True, help="Directory for sts-{train,dev,test}.tsv.")
     args = parser.parse_args(argv)
