@@ -1,16 +1,17 @@
 """What pre-training buys: fine-tuning from our pre-trained discriminator vs from a random init of the same model.
 
-    python bench/bench_pretraining_value.py --corpus FILE --work_dir DIR [--minutes 30] [--preset tiny] \\
+    python -m bench.bench_pretraining_value --corpus FILE --work_dir DIR [--minutes 30] [--preset tiny] \\
         [--nsmc_dir D] [--korsts_dir D] [--seeds 3] [--vocab_size 8000] [--finetune_config configs/finetune/tiny.json]
 
-1. prepare + vocab + corpus: `python -m electra_tf.prepare` (cleaning `--cleaning`, default koelectra), then
-   `python -m electra_tf.vocab` and `python -m electra_tf.data.build_pretraining_data` on the prepared corpus
-   (FILE is used as it is: no `electra_tf.prepare` stage, see bench/make_nsmc.py for an NSMC-free corpus).
-2. pre-training for a wall-clock budget: a short probe run (`--probe_steps`) measures steps/s and the fixed
+1. prepare + vocab + corpus: the recipe runner's stages (`electra_tf.recipe.plan` of a recipe made of these flags:
+   `python -m electra_tf.prepare` with `--cleaning`, default koelectra, `python -m electra_tf.vocab` with
+   `--vocab_size` and the command's defaults, `python -m electra_tf.data.build_pretraining_data`); see
+   scripts/make_nsmc.py for an NSMC-free corpus.
+2. pre-training (the recipe's pre-training stage with `--preset`) for a wall-clock budget: a short probe run (`--probe_steps`) measures steps/s and the fixed
    start-up/export time; the real run gets `train_steps = steps/s x (budget - fixed time)`, so it ends by
    itself near the budget with the learning rate decayed to the end; exported to DIR/pretrain/export/.
 3. a random init of the same architecture (same config.json, same vocab) exported to DIR/random_init.
-4. `run_finetuning.py` from each, with identical hparams, `--seeds` seeds each, on NSMC and KorSTS (the task
+4. `python -m electra_tf.finetuning` from each, with identical hparams, `--seeds` seeds each, on NSMC and KorSTS (the task
    directories given); NSMC has no dev file, so (as the KoELECTRA suite) its epoch is selected on its test set.
 5. DIR/value.md + DIR/value.json (mean ± sd of the test metric per init, the difference and its standard error),
    DIR/pretraining_curves.png (disc_loss, disc_auc, masked_lm_accuracy against step).
@@ -22,10 +23,10 @@ The default preset is `tiny`: on this project's 2-core CPU (shared, loaded) it r
 a hidden-256 / 4-layer / 128-token candidate, i.e. ~700 steps in 30 minutes for the candidate against ~10k
 (~20M tokens, about one pass over the NSMC-free crawl) for tiny. A whole measurement:
 
-    python bench/make_nsmc.py --nsmc_repo NSMC_CLONE --out /tmp/nsmc --train 20000 --test 5000 \
+    python scripts/make_nsmc.py --nsmc_repo NSMC_CLONE --out /tmp/nsmc --train 20000 --test 5000 \
         --corpus_out /tmp/nsmc_free.txt
-    python bench/make_korsts.py --kornlu_repo KORNLU_CLONE --out /tmp/korsts
-    python bench/bench_pretraining_value.py --corpus /tmp/nsmc_free.txt --work_dir /tmp/value --minutes 30 \
+    python scripts/make_korsts.py --kornlu_repo KORNLU_CLONE --out /tmp/korsts
+    python -m bench.bench_pretraining_value --corpus /tmp/nsmc_free.txt --work_dir /tmp/value --minutes 30 \
         --nsmc_dir /tmp/nsmc --korsts_dir /tmp/korsts --seeds 3
 """
 
@@ -36,20 +37,17 @@ import os
 import statistics
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from electra_tf import io_utils  # noqa: E402
-from electra_tf.config import ElectraConfig  # noqa: E402
-from electra_tf.export import export_transformers  # noqa: E402
-from electra_tf.models import build_model  # noqa: E402
-from electra_tf.pretraining import rundir  # noqa: E402
-from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
-from electra_tf.recipe import Stage, StageFailed, marker_path, print_summary, run_stages, subprocess_env  # noqa: E402
-from electra_tf.pretraining.curves import plot_curves  # noqa: E402
+from bench.common import ROOT
+from electra_tf import io_utils
+from electra_tf.config import ElectraConfig
+from electra_tf.export import export_transformers
+from electra_tf.models import build_model
+from electra_tf.pretraining import rundir
+from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.pretraining.curves import plot_curves
+from electra_tf.recipe import Stage, StageFailed, marker_path, plan, print_summary, run_stages, subprocess_env
 
 TASKS = {"nsmc": "accuracy", "korsts": "spearman"}
 
@@ -82,24 +80,26 @@ def pin_settings(args):
         io_utils.write_json(path, wanted)
 
 
-def data_stages(args, config, paths):
-    python = sys.executable
-    return [
-        Stage("prepare", [[python, "-m", "electra_tf.prepare", f"--input={args.corpus}",
-                           f"--output={paths['prepared']}", f"--cleaning={args.cleaning}", "--noprogress"]],
-              paths["prepared"]),
-        Stage("vocab", [[python, "-m", "electra_tf.vocab", f"--input={paths['prepared']}",
-                         f"--output_dir={paths['vocab_dir']}", f"--vocab_size={args.vocab_size}"]], paths["vocab"]),
-        Stage("corpus", [[python, "-m", "electra_tf.data.build_pretraining_data", f"--input={paths['prepared']}",
-                          f"--vocab={paths['vocab']}", f"--output_dir={paths['corpus']}",
-                          f"--max_seq_length={config.max_seq_length}", "--overwrite"]], paths["corpus"]),
-    ]
+def value_recipe(args):
+    """The recipe these flags make: `--cleaning` text, a `--vocab_size` vocabulary (the vocab command's other
+    defaults), the corpus builder's defaults and the `--preset` pre-training, for `electra_tf.recipe.plan`."""
+    return {"name": "bench_pretraining_value",
+            "prepare": {"cleaning": args.cleaning, "min_chars": 0, "dedupe": False},
+            "vocab": {"vocab_size": args.vocab_size, "num_unused": 0, "limit_alphabet": 6000, "min_frequency": 2,
+                      "pretokenizer": "none", "merge_vocab": False},
+            "corpus": {"seed": 0, "num_shards": None},
+            "pretrain": {"config": preset_path(args.preset), "overrides": {}}}
 
 
-def pretraining_stage(name, args, model_dir, paths, hparams):
-    command = [sys.executable, os.path.join(ROOT, "run_pretraining.py"), f"--config={preset_path(args.preset)}",
-               f"--data_dir={paths['corpus']}", f"--vocab={paths['vocab']}", f"--model_dir={model_dir}",
-               f"--hparams={json.dumps(hparams, sort_keys=True)}"]
+def planned_stages(args, hparams):
+    """{name: Stage} of the recipe runner's prepare, vocab, corpus and pretrain stages, the run `hparams` given."""
+    stages = plan(value_recipe(args), [args.corpus], args.work_dir, pretrain_overrides=hparams)
+    return {stage.name: stage for stage in stages}
+
+
+def retarget(stage, name, model_dir):
+    """The pre-training `stage` under another name, writing to `model_dir` (the speed probe)."""
+    command = [f"--model_dir={model_dir}" if part.startswith("--model_dir=") else part for part in stage.commands[0]]
     return Stage(name, [command], model_dir)
 
 
@@ -142,7 +142,7 @@ def write_random_init(pretrained_dir, output_dir, vocab_file, seed):
 def finetune_stage(args, task, data_dir, init_name, init_dir, seed):
     output_dir = finetune_dir(args.work_dir, task, init_name, seed)
     hparams = {**json.loads(args.finetune_hparams or "{}"), "seed": seed}
-    command = [sys.executable, os.path.join(ROOT, "run_finetuning.py"), f"--task={task}",
+    command = [sys.executable, "-m", "electra_tf.finetuning", f"--task={task}",
                f"--config={args.finetune_config}", f"--init_checkpoint={init_dir}", f"--data_dir={data_dir}",
                f"--output_dir={output_dir}", f"--hparams={json.dumps(hparams, sort_keys=True)}", "--noprogress",
                "--noexport"]
@@ -187,7 +187,7 @@ def markdown(title, lines, rows):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", required=True, help="Pre-training text: one sentence a line, blank lines "
-                        "between documents (bench/make_nsmc.py --corpus_out).")
+                        "between documents (scripts/make_nsmc.py --corpus_out).")
     parser.add_argument("--work_dir", required=True)
     parser.add_argument("--minutes", type=float, default=30.0, help="Wall-clock budget of the pre-training run.")
     parser.add_argument("--preset", default="tiny", help="configs/pretrain preset name or JSON path.")
@@ -220,17 +220,17 @@ def main(argv=None):
         config = PretrainingConfig.from_json_file(preset_path(args.preset))
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: --preset: {error}")
-    paths = {"prepared": os.path.join(work, "prepared", "corpus.txt"), "vocab_dir": os.path.join(work, "vocab"), "vocab": os.path.join(work, "vocab", "vocab.txt"),
-             "corpus": os.path.join(work, "corpus")}
     pin_settings(args)
     rows = []
-    run(data_stages(args, config, paths), work, rows)
+    stages = planned_stages(args, None)
+    run([stages[name] for name in ("prepare", "vocab", "corpus")], work, rows)
+    vocab_file = stages["vocab"].output
 
     # speed probe -> train_steps that fill the budget
-    probe_dir, model_dir = os.path.join(work, "probe"), os.path.join(work, "pretrain")
+    probe_dir = os.path.join(work, "probe")
     probe = {"train_steps": args.probe_steps, "log_steps": config.steps_per_execution,
              "save_checkpoints_steps": args.probe_steps}
-    run([pretraining_stage("probe", args, probe_dir, paths, probe)], work, rows)
+    run([retarget(planned_stages(args, probe)["pretrain"], "probe", probe_dir)], work, rows)
     rate, fixed = measured_speed(probe_dir, config.train_batch_size, stage_seconds(work, "probe"), args.probe_steps)
     speed = {"steps_per_second": rate, "fixed_seconds": fixed}
     budget = args.minutes * 60
@@ -239,12 +239,14 @@ def main(argv=None):
     hparams = budget_hparams(config, steps, args.warmup_fraction)
     print(f"probe: {speed['steps_per_second']:.2f} steps/s, {speed['fixed_seconds']:.0f} s fixed -> "
           f"{steps} steps for {args.minutes:g} min", flush=True)
-    run([pretraining_stage("pretrain", args, model_dir, paths, hparams)], work, rows)
+    pretrain = planned_stages(args, hparams)["pretrain"]
+    run([pretrain], work, rows)
+    model_dir = pretrain.output
     pretrained_dir = os.path.join(model_dir, "export", "discriminator")
 
     random_dir = os.path.join(work, "random_init")
     if not tf.io.gfile.exists(os.path.join(random_dir, "config.json")):
-        write_random_init(pretrained_dir, random_dir, paths["vocab"], seed=config.seed)
+        write_random_init(pretrained_dir, random_dir, vocab_file, seed=config.seed)
 
     task_dirs = {task: directory for task, directory in (("nsmc", args.nsmc_dir), ("korsts", args.korsts_dir))
                  if directory}
