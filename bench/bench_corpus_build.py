@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from bench.common import print_table
+from bench.common import print_table, train_peer_vocab
 
 NOUNS = ("서울 정부 대통령 시장 경제 기업 학생 학교 선생님 병원 의사 환자 날씨 여름 겨울 가을 봄 바다 산 도시 "
          "버스 지하철 교통 요금 시민 주민 지역 사회 문화 음식 김치 커피 영화 음악 드라마 배우 가수 경기 선수 "
@@ -75,17 +75,6 @@ def head_file(source, target, size_bytes):
     with open(target, "wb") as handle:
         handle.write(data[: data.rfind(b"\n\n") + 2])
     return os.path.getsize(target)
-
-
-def train_vocab(corpus, directory, vocab_size):
-    from tokenizers import BertWordPieceTokenizer
-
-    from electra_tf.tokenization import SPECIAL_TOKENS
-
-    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    trainer.train([corpus], vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    trainer.save_model(directory)
-    return os.path.join(directory, "vocab.txt")
 
 
 class SlowTokenizer:
@@ -150,7 +139,7 @@ def main():
         size = write_corpus(corpus, int(args.size_mb * 1e6))
         vocab_corpus = os.path.join(directory, "vocab_corpus.txt")
         head_file(corpus, vocab_corpus, 2_000_000)
-        vocab_file = train_vocab(vocab_corpus, directory, args.vocab_size)
+        vocab_file = train_peer_vocab(vocab_corpus, directory, args.vocab_size, limit_alphabet=1000)
         subset = os.path.join(directory, "subset.txt")
         subset_size = head_file(corpus, subset, int(args.baseline_mb * 1e6))
         times = {workers: [] for workers in args.workers}

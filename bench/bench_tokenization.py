@@ -3,7 +3,9 @@
 Same text, same run: the in-graph tokenizer inside `tf.data` (batched map), `FastTokenizer` (Rust batch
 path) and `transformers.ElectraTokenizer` (slow, pure Python), all producing padded model inputs
 (max_length 128) from the sample vocab; then `build_vocab` on the sample corpus and on a generated corpus
-(default 50 MB). Everything is written to a temporary directory.
+(default 50 MB), each without a pre-tokenizer against its peer measured right after it on the same file:
+`tokenizers.BertWordPieceTokenizer.train` as KoELECTRA trained its vocabularies (same size, min_frequency and
+alphabet limit). Everything is written to a temporary directory.
 Run: `python -m bench.bench_tokenization [--megabytes 2] [--vocab_megabytes 50] [--vocab_size 32000]`.
 """
 
@@ -13,7 +15,7 @@ import random
 import tempfile
 import time
 
-from bench.common import ROOT, print_table
+from bench.common import ROOT, print_table, train_peer_vocab
 
 SAMPLE_CORPUS = os.path.join(ROOT, "data", "sample_corpus.txt")
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -95,6 +97,9 @@ def time_tokenizers(lines, size, max_length, batch_size):
     return rows
 
 
+PEER_VOCAB = "tokenizers BertWordPieceTokenizer.train (peer)"
+
+
 def time_vocab(directory, vocab_megabytes, vocab_size):
     from electra_tf.vocab import build_vocab
 
@@ -110,8 +115,19 @@ def time_vocab(directory, vocab_megabytes, vocab_size):
         tokens = build_vocab(path, os.path.join(directory, f"vocab-{len(rows)}"), vocab_size=target,
                              pretokenizer=pretokenizer, show_progress=False)
         seconds = time.perf_counter() - start
-        rows.append({"corpus": name, "MB": f"{size / 1e6:.2f}", "pretokenizer": pretokenizer,
-                     "vocab": len(tokens), "seconds": f"{seconds:.1f}", "MB/s": f"{size / 1e6 / seconds:.2f}"})
+        rows.append({"builder": "electra_tf build_vocab", "corpus": name, "MB": f"{size / 1e6:.2f}",
+                     "pretokenizer": pretokenizer, "vocab": len(tokens), "seconds": f"{seconds:.1f}",
+                     "MB/s": f"{size / 1e6 / seconds:.2f}"})
+        if pretokenizer == "none":  # the same training without our reading, cleaning and alphabet planning
+            start = time.perf_counter()
+            peer_file = train_peer_vocab(path, os.path.join(directory, f"vocab-{len(rows)}"), target)
+            peer_seconds = time.perf_counter() - start
+            with open(peer_file, encoding="utf-8") as handle:
+                peer_tokens = sum(1 for _ in handle)
+            rows[-1]["× peer"] = f"{peer_seconds / seconds:.2f}"
+            rows.append({"builder": PEER_VOCAB, "corpus": name, "MB": f"{size / 1e6:.2f}", "pretokenizer": "none",
+                         "vocab": peer_tokens, "seconds": f"{peer_seconds:.1f}",
+                         "MB/s": f"{size / 1e6 / peer_seconds:.2f}", "× peer": "1.00"})
     return rows
 
 
@@ -131,8 +147,9 @@ def main():
                 time_tokenizers(lines, size, args.max_length, args.batch_size),
                 ["tokenizer", "seconds", "MB/s", "× slow"])
     with tempfile.TemporaryDirectory() as directory:
-        print_table("Vocabulary building (build_vocab)", time_vocab(directory, args.vocab_megabytes, args.vocab_size),
-                    ["corpus", "MB", "pretokenizer", "vocab", "seconds", "MB/s"])
+        print_table("Vocabulary building (build_vocab vs tokenizers' trainer on the same file; × peer = peer "
+                    "seconds / ours)", time_vocab(directory, args.vocab_megabytes, args.vocab_size),
+                    ["builder", "corpus", "MB", "pretokenizer", "vocab", "seconds", "MB/s", "× peer"])
 
 
 if __name__ == "__main__":

@@ -9,6 +9,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: configs/, data/, bench/
 
 
+def train_peer_vocab(corpus, directory, vocab_size, min_frequency=2, limit_alphabet=6000):
+    """`tokenizers.BertWordPieceTokenizer` trained on `corpus` as KoELECTRA trained its vocabularies (no
+    lower-casing, accents kept, our special tokens first); returns the path of its `vocab.txt` in `directory`."""
+    from tokenizers import BertWordPieceTokenizer
+
+    from electra_tf.tokenization import SPECIAL_TOKENS
+
+    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    trainer.train([corpus], vocab_size=vocab_size, min_frequency=min_frequency, limit_alphabet=limit_alphabet,
+                  special_tokens=SPECIAL_TOKENS, show_progress=False)
+    os.makedirs(directory, exist_ok=True)
+    trainer.save_model(directory)
+    return os.path.join(directory, "vocab.txt")
+
+
 def time_call(function, warmup=2, repeats=5):
     """Median wall seconds of `function()` after `warmup` calls (results are forced to host)."""
     for _ in range(warmup):
