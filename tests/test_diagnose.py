@@ -84,6 +84,10 @@ def test_runs_on_a_saved_run(tmp_path):
 def test_a_directory_without_a_run_is_one_error_line(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"^--data_dir \(its vocab.txt; or pass --vocab\): Vocabulary file"):
+        diagnose.diagnose(str(tmp_path), str(data_dir))
+    with pytest.raises(FileNotFoundError, match=r"^--vocab: Vocabulary file not found: .*v.txt"):
+        diagnose.diagnose(str(tmp_path), str(data_dir), vocab_file=str(tmp_path / "v.txt"))
     (data_dir / "vocab.txt").write_text("\n".join(SPECIALS) + "\n", encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "electra_tf.pretraining.diagnose", f"--model_dir={tmp_path}",
                              f"--data_dir={data_dir}"], capture_output=True, text=True,

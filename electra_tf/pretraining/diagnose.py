@@ -190,11 +190,11 @@ def diagnose(model_dir, data_dir, vocab_file=None, rows=1024, skip=0, unigram_ro
         raise ValueError(f"--rows={rows}: must be a positive multiple of {BATCH}")
     if skip < 0 or unigram_rows < 1:
         raise ValueError(f"--skip={skip} must be at least 0 and --unigram_rows={unigram_rows} at least 1")
-    vocab_file = vocab_file or os.path.join(data_dir, "vocab.txt")
+    flag = "--vocab" if vocab_file else "--data_dir (its vocab.txt; or pass --vocab)"
     try:
-        vocab = load_vocab(vocab_file)
+        vocab = load_vocab(vocab_file or os.path.join(data_dir, "vocab.txt"))
     except FileNotFoundError as error:
-        raise FileNotFoundError(f"--vocab / --data_dir: {error}") from error
+        raise FileNotFoundError(f"{flag}: {error}") from error
     special_ids = special_token_ids(vocab)
     config, pretrainer, path = load_pretrainer(model_dir, special_ids)
     try:
