@@ -345,7 +345,7 @@ def compare(args):
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="bench_finetuning_real_")
     os.makedirs(work_dir, exist_ok=True)
     data_dir = prepare_data(args, work_dir)
-    init = args.init
+    init, init_name = args.init, args.init or args.preset  # (length_report sets args.init)
     if not init:
         train_texts = [text for text, _ in read_nsmc(os.path.join(data_dir, TRAIN_FILE))]
         init = make_init(train_texts, args.preset, args.vocab_size, os.path.join(work_dir, "init"), args.seed)
@@ -368,7 +368,7 @@ def compare(args):
             runs[name].append(run_system(args, name, data_dir, init, work_dir, width, jit_compile))
     summary = summarize(runs)
     title = (f"NSMC fine-tuning ({lengths['train_rows']} train rows, {args.epochs} epochs) and test prediction "
-             f"({lengths['test_rows']} rows), {args.preset if not args.init else init}, batch {args.batch_size}, "
+             f"({lengths['test_rows']} rows), {init_name}, batch {args.batch_size}, "
              f"max_seq_length {args.max_seq_length} ({lengths['mean_tokens']:.1f} tokens mean, p95 "
              f"{lengths['p95_tokens']:.0f}), lr {args.lr:g}, median of {args.rounds} round(s), "
              f"{os.cpu_count()} CPUs, devices {[d.device_type for d in tf.config.list_logical_devices()]}")
