@@ -51,6 +51,7 @@ def test_one_window_and_other_curves(tmp_path):
     assert not os.path.exists(tmp_path / "x.png")
 
 
+@pytest.mark.slow  # a TensorFlow process of its own
 def test_bad_input_is_one_error_line(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"step": 1}))
     with pytest.raises(FileNotFoundError, match="no such metrics file"):

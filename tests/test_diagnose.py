@@ -81,6 +81,7 @@ def test_runs_on_a_saved_run(tmp_path):
         diagnose.diagnose(str(model_dir), str(data_dir), rows=100)
 
 
+@pytest.mark.slow  # a TensorFlow process of its own
 def test_a_directory_without_a_run_is_one_error_line(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
