@@ -22,7 +22,7 @@ import tensorflow  # noqa: E402,F401  (the expensive import, shared by every for
 from absl import flags  # noqa: E402,F401
 
 # absl's help lists each flag as "  --name: help", "  -v,--name: help" or, for a boolean, "  --[no]name: help".
-FLAG_LINE = re.compile(r"^\s+(?:-\w,)?--(\[no\])?([A-Za-z0-9_][\w-]*):", re.MULTILINE)
+FLAG_LINE = re.compile(r"^\s+(?:-\S,)?--(\[no\])?([A-Za-z0-9_][\w-]*):", re.MULTILINE)
 TIMEOUT_S = 300
 
 
