@@ -165,3 +165,34 @@ def test_every_documented_command_and_flag_exists():
     for where, shown in mentions:
         problems.extend(f"{where}: no documented command has --{flag}" for flag in _unknown(shown, every_flag))
     assert not problems, "\n".join(problems)
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading):
+    """GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def test_relative_links_resolve():
+    """Every relative link of README.md and docs/ names a file that exists (and a heading in it, with #anchor)."""
+    problems = []
+    for document in DOCUMENTS:
+        with open(os.path.join(ROOT, document), encoding="utf-8") as handle:
+            text = handle.read()
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            full = os.path.normpath(os.path.join(ROOT, os.path.dirname(document), path)) if path else \
+                os.path.join(ROOT, document)
+            if not os.path.exists(full):
+                problems.append(f"{document}: {target}: no such file")
+            elif anchor:
+                with open(full, encoding="utf-8") as handle:
+                    anchors = {_anchor(line.lstrip("#")) for line in handle if line.startswith("#")}
+                if anchor not in anchors:
+                    problems.append(f"{document}: {target}: no heading #{anchor}")
+    assert not problems, "\n".join(problems)
