@@ -12,8 +12,10 @@ import json
 import os
 import re
 import runpy
+import signal
 import sys
 import tempfile
+import time
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,7 +25,7 @@ from absl import flags  # noqa: E402,F401
 
 # absl's help lists each flag as "  --name: help", "  -v,--name: help" or, for a boolean, "  --[no]name: help".
 FLAG_LINE = re.compile(r"^\s+(?:-\S,)?--(\[no\])?([A-Za-z0-9_][\w-]*):", re.MULTILINE)
-TIMEOUT_S = 300
+TIMEOUT_S = 300  # seconds for all the forks together
 
 
 def _child(command, out_path):
@@ -67,11 +69,18 @@ def command_flags(commands):
             if pid == 0:
                 _child(command, out_path)
             children[pid] = (command, out_path)
+        deadline = time.monotonic() + TIMEOUT_S
+        running = set(children)
+        while running and time.monotonic() < deadline:
+            running = {pid for pid in running if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+            time.sleep(0.1)
+        for pid in running:  # a child that hangs (e.g. a module that blocks on import) is killed and reported
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         results = {}
         for pid, (command, out_path) in children.items():
-            os.waitpid(pid, 0)
             with open(out_path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
+                text = handle.read() + (f"\n(killed after {TIMEOUT_S} s)" if pid in running else "")
             found = parse_flags(text)
             results[command] = {"flags": found, "output": "" if found else text[-4000:]}
     return results
