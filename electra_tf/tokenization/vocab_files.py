@@ -60,7 +60,8 @@ def special_token_ids(tokens):
     return dict(zip(("pad", "unk", "cls", "sep", "mask"), (index[token] for token in SPECIAL_TOKENS)))
 
 
-TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")  # what save_tokenizer_files writes
+# What `save_tokenizer_files` writes.
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def save_tokenizer_files(vocab, output_dir, max_length=512):
