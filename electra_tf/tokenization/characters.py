@@ -93,27 +93,27 @@ def prepare_text(text):
 
 def prepare_text_with_origins(text):
     """``(prepare_text(text), origins)``: `origins[j]` is the index in `text` of the character that prepared
-    character `j` comes from (int64 array), or None when preparation changed nothing."""
-    lengths = None
+    character `j` comes from (a list), or None when preparation changed nothing."""
+    pieces, changed, last = [], [], 0
     for match in _UNCOMMON_CHAR.finditer(text):
-        width = len(_host_char(match.group()))
-        if width != 1:  # a width-1 replacement is the character itself
-            if lengths is None:
-                lengths = np.ones(len(text), np.int64)
-            lengths[match.start()] = width
-    if lengths is None:
+        replacement = _host_char(match.group())
+        if len(replacement) != 1:  # a one-character replacement is the character itself
+            pieces += [text[last:match.start()], replacement]
+            changed.append((match.start(), len(replacement)))
+            last = match.end()
+    if not changed:
         return text, None
-    return prepare_text(text), np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+    lengths = np.ones(len(text), np.int64)
+    positions, widths = zip(*changed)
+    lengths[list(positions)] = widths
+    return "".join(pieces) + text[last:], np.repeat(np.arange(len(text), dtype=np.int64), lengths).tolist()
 
 
 def original_offsets(offsets, origins, length):
     """Character spans ``[(start, end)]`` in a prepared text mapped back to the original text of `length`
     characters through `origins` (see `prepare_text_with_origins`): a span covers every original character
     its prepared characters come from, removed characters inside it included."""
-    if origins is None or not offsets:
+    if origins is None:
         return [tuple(offset) for offset in offsets]
-    spans = np.asarray(offsets, np.int64).reshape(-1, 2)
-    origin = np.append(origins, length)
-    starts = origin[spans[:, 0]]
-    ends = np.where(spans[:, 1] > spans[:, 0], origin[np.maximum(spans[:, 1] - 1, 0)] + 1, starts)
-    return list(zip(starts.tolist(), ends.tolist()))
+    origin = origins + [length]
+    return [(origin[start], origin[end - 1] + 1 if end > start else origin[start]) for start, end in offsets]
