@@ -11,8 +11,8 @@ import tensorflow as tf
 from electra_tf.text import normalize_text
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.tokenization import (SPECIAL_TOKENS, FastTokenizer, InGraphTokenizer, load_vocab,
-                                     longest_first_removals, pair_with_specials, save_tokenizer_files,
-                                     special_token_ids)
+                                     longest_first_removals, pair_with_specials, prepare_text,
+                                     save_tokenizer_files, special_token_ids)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -209,6 +209,27 @@ def test_host_pair_assembler_matches_transformers(tokenizers):
     finally:
         transformers.logging.set_verbosity(verbosity)
     assert partly_cut and odd_splits > 0  # truncation and the case where the two disagree were reached
+
+
+def test_offsets_point_into_the_original_text(tokenizers):
+    """`encode_with_offsets` on raw varied lines (odd characters, NFD): the ids of `encode_batch`, and each
+    known token's span (no surrounding space), prepared and NFC-normalized, is exactly the token; spans do not
+    overlap."""
+    _, fast, _ = tokenizers
+    generated = _generated_lines(count=400, seed=11)
+    lines = generated + [_nfd(line) for line in generated[:150]]
+    encoded = fast.encode_with_offsets(lines)
+    assert [ids for ids, _ in encoded] == fast.encode_batch(lines)
+    checked = 0
+    for line, (ids, offsets) in zip(lines, encoded):
+        assert all(end0 <= start1 for (_, end0), (start1, _) in zip(offsets, offsets[1:])), line
+        for token, (start, end) in zip(fast.convert_ids_to_tokens(ids), offsets):
+            if token != "[UNK]":
+                span = line[start:end]
+                assert span == span.strip() and unicodedata.normalize("NFC", prepare_text(span).strip()) == \
+                    token.removeprefix("##"), (line, token, span)
+                checked += 1
+    assert checked > 5000
 
 
 def test_korquad_contexts_prepared_like_questions(tokenizers):
