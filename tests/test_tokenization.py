@@ -11,8 +11,8 @@ import tensorflow as tf
 from electra_tf.text import normalize_text
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.tokenization import (SPECIAL_TOKENS, FastTokenizer, InGraphTokenizer, load_vocab,
-                                     longest_first_removals, pair_with_specials, save_tokenizer_files,
-                                     special_token_ids)
+                                     longest_first_removals, pair_with_specials, prepare_text,
+                                     save_tokenizer_files, special_token_ids)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -155,21 +155,115 @@ def test_special_token_ids_are_looked_up():
         special_token_ids(["[PAD]", "[CLS]", "[SEP]"])
 
 
-def test_pair_assembly_is_shared_by_fast_tokenizer_and_adapter(tokenizers, parity_lines):
-    _, fast, _ = tokenizers
+def test_pair_with_specials_examples():
     assert pair_with_specials([5, 6, 7], [8, 9], 7, 2, 3) == ([2, 5, 6, 3, 8, 9, 3], [0, 0, 0, 0, 1, 1, 1], True)
     assert pair_with_specials([5], None, 4, 2, 3) == ([2, 5, 3], [0, 0, 0], False)
-    firsts, seconds = fast.encode_batch(parity_lines[:200]), fast.encode_batch(parity_lines[200:400])
-    adapter = TokenizerAdapter(fast)
-    for second in (None, seconds):
-        ids, types, mask, truncated = adapter.build_batch(firsts, second, 24)
-        rows = [fast.build_model_inputs(a, None if second is None else second[row], 24)
-                for row, a in enumerate(firsts)]
-        assert ids.tolist() == [row["input_ids"] for row in rows]
-        assert types.tolist() == [row["token_type_ids"] for row in rows]
-        assert mask.tolist() == [row["attention_mask"] for row in rows]
-        lengths = [len(a) + (0 if second is None else len(second[row])) for row, a in enumerate(firsts)]
-        assert 0 < truncated == sum(length > 24 - (2 if second is None else 3) for length in lengths)
+
+
+def test_host_pair_assembler_matches_transformers(tokenizers):
+    """`build_batch`, the one host assembler (behind `encode_batch_for_model`, the tasks and KorQuAD windows),
+    against ElectraTokenizer and ElectraTokenizerFast: singles and pairs, truncation, padding, truncation count.
+
+    The two transformers tokenizers disagree on one case: when both segments are cut and the kept budget is
+    odd, the slow one keeps the extra token in A, the Rust one in B. We follow the slow one (the reference of
+    every other parity test); the rows where the Rust one differs must be exactly that case."""
+    import transformers
+
+    slow, fast, _ = tokenizers
+    rust = transformers.ElectraTokenizerFast(SAMPLE_VOCAB, do_lower_case=False)
+    with open(SAMPLE_CORPUS, encoding="utf-8") as handle:
+        corpus = [line.strip() for line in handle if line.strip()][:240]
+    firsts, seconds = corpus[0::2], corpus[1::2]
+    ids_a, ids_b = fast.encode_batch(firsts), fast.encode_batch(seconds)
+    assert [rust.encode(text, add_special_tokens=False) for text in firsts] == ids_a  # plain text: same ids
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "overflowing tokens are not returned" for every pair
+    odd_splits, partly_cut = 0, False
+    try:
+        for max_length in (3, 9, 24, 64):
+            for texts_b, second in ((None, None), (seconds, ids_b)):
+                ids, types, mask, truncated = fast.build_batch(ids_a, second, max_length)
+                expected = slow(firsts, texts_b, truncation=True, max_length=max_length, padding="max_length")
+                assert ids.dtype == np.int32 and ids.shape == (len(firsts), max_length)
+                assert ids.tolist() == expected["input_ids"]
+                assert types.tolist() == expected["token_type_ids"]
+                assert mask.tolist() == expected["attention_mask"]
+                specials = 2 if second is None else 3
+                lengths = [len(a) + specials + (0 if second is None else len(second[row]))
+                           for row, a in enumerate(ids_a)]
+                assert truncated == sum(length > max_length for length in lengths)
+                partly_cut |= 0 < truncated < len(firsts)
+                rust_ids = rust(firsts, texts_b, truncation=True, max_length=max_length,
+                                padding="max_length")["input_ids"]
+                for row, (ours, theirs) in enumerate(zip(ids.tolist(), rust_ids)):
+                    if ours == theirs:
+                        continue
+                    assert second is not None, (max_length, row)
+                    keep_a = ours.index(fast.sep_id) - 1
+                    keep_b = int(mask[row].sum()) - keep_a - 3
+                    assert keep_a == keep_b + 1 and keep_b < len(second[row]), (max_length, row)
+                    rust_row = ([fast.cls_id] + ids_a[row][:keep_a - 1] + [fast.sep_id] + second[row][:keep_b + 1]
+                                + [fast.sep_id])
+                    assert theirs[:int(mask[row].sum())] == rust_row
+                    odd_splits += 1
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    assert partly_cut and odd_splits > 0  # truncation and the case where the two disagree were reached
+
+
+def test_offsets_point_into_the_original_text(tokenizers):
+    """`encode_with_offsets` on raw varied lines (odd characters, NFD): the ids of `encode_batch`, and each
+    known token's span (no surrounding space), prepared and NFC-normalized, is exactly the token; spans do not
+    overlap."""
+    _, fast, _ = tokenizers
+    generated = _generated_lines(count=400, seed=11)
+    lines = generated + [_nfd(line) for line in generated[:150]]
+    encoded = fast.encode_with_offsets(lines)
+    assert [ids for ids, _ in encoded] == fast.encode_batch(lines)
+    checked = 0
+    for line, (ids, offsets) in zip(lines, encoded):
+        assert all(end0 <= start1 for (_, end0), (start1, _) in zip(offsets, offsets[1:])), line
+        for token, (start, end) in zip(fast.convert_ids_to_tokens(ids), offsets):
+            if token != "[UNK]":
+                span = line[start:end]
+                assert span == span.strip() and unicodedata.normalize("NFC", prepare_text(span).strip()) == \
+                    token.removeprefix("##"), (line, token, span)
+                checked += 1
+    assert checked > 5000
+
+
+def test_korquad_contexts_prepared_like_questions(tokenizers):
+    """A context holding characters the preparation changes (a recent punctuation mark Rust does not isolate,
+    an unassigned code point Rust keeps, a zero-width space, NFD Hangul) gets transformers' ids, and its
+    offsets point into the original context: the gold answer is recovered exactly."""
+    from electra_tf.finetuning import squad
+
+    slow, _, _ = tokenizers
+    adapter = TokenizerAdapter.from_vocab_file(SAMPLE_VOCAB)
+    answer = _nfd("훈민정음")
+    context = (f"조선의 {_nfd('세종대왕')}이 1443년에 만든 글자는\u2e52{answer}\u2e52이다. "
+               "세종\u0378대왕은 \u200b백성을 사랑했다.")
+    (ids, offsets), = adapter.encode_with_offsets([context])
+    assert ids == slow.encode(context, add_special_tokens=False)
+    tokens = slow.convert_ids_to_tokens(ids)
+    for token, (start, end) in zip(tokens, offsets):
+        if token != "[UNK]":  # a known token's span is its characters (NFC, removed characters dropped)
+            assert unicodedata.normalize("NFC", context[start:end]) == token.removeprefix("##")
+    assert [context[start:end] for token, (start, end) in zip(tokens, offsets) if token == "[UNK]"] == [
+        _nfd("세종대왕") + "이", "\u2e52", answer, "\u2e52", "세종\u0378대왕은"]
+    example = squad.SquadExample("q1", "세종대왕이 만든 글자는?", context, [(answer, context.index(answer))])
+    features = squad.featurize([example], adapter, max_seq_length=24, doc_stride=6, max_query_length=12,
+                               training=True)
+    assert len(features.example_index) > 1  # several windows
+    start_logits = np.zeros(features.inputs["input_ids"].shape, np.float32)
+    end_logits = np.zeros_like(start_logits)
+    labelled = 0
+    for feature, (s, e) in enumerate(zip(features.labels["start_positions"], features.labels["end_positions"])):
+        if s:
+            labelled += 1
+            start_logits[feature, s] = end_logits[feature, e] = 10.0
+    assert labelled
+    assert squad.decode_answers([example], features, start_logits, end_logits) == {"q1": answer}
 
 
 def test_in_graph_tokenizer_in_tf_data_and_scalar(tokenizers):

@@ -1,7 +1,8 @@
 """KorQuAD 1.0 (SQuAD v1 JSON): reading, sliding-window features and n-best answer decoding.
 
-Contexts are tokenized once with character offsets, so an answer maps to sub-tokens exactly and a predicted
-span maps back to the exact characters of the context (no whitespace re-alignment needed).
+Contexts are tokenized once with character offsets into the original context (prepared like questions, so
+their ids are transformers'), so an answer maps to sub-tokens exactly and a predicted span maps back to the
+exact characters of the context (no whitespace re-alignment needed).
 """
 
 import dataclasses
@@ -128,7 +129,7 @@ def featurize(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
     unique = list(contexts)
     for context, encoded in zip(unique, tokenizer.encode_with_offsets(unique)):
         contexts[context] = encoded
-    rows = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+    firsts, seconds = [], []  # per feature: the question's ids, the window's ids
     starts, ends, example_index, doc_offset, window_start, window_length, max_context = [], [], [], [], [], [], []
     context_offsets, truncated = [], 0
     for index, (example, question) in enumerate(zip(examples, questions)):
@@ -147,13 +148,9 @@ def featurize(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
             answer_span = _char_to_token_span(offsets, char_start, char_start + len(text))
         windows = _windows(len(doc_ids), max_tokens, doc_stride) if doc_ids else [(0, 0)]
         for (start, length), is_max in zip(windows, _max_context(windows)):
-            tokens = [tokenizer.cls_id] + question + [tokenizer.sep_id]
-            offset = len(tokens)
-            tokens += doc_ids[start:start + length] + [tokenizer.sep_id]
-            padding = max_seq_length - len(tokens)
-            rows["input_ids"].append(tokens + [tokenizer.pad_id] * padding)
-            rows["token_type_ids"].append([0] * offset + [1] * (length + 1) + [0] * padding)
-            rows["attention_mask"].append([1] * len(tokens) + [0] * padding)
+            firsts.append(question)
+            seconds.append(doc_ids[start:start + length])
+            offset = len(question) + 2  # [CLS] question [SEP]
             start_position = end_position = 0
             if answer_span and start <= answer_span[0] and answer_span[1] < start + length:
                 start_position = answer_span[0] - start + offset
@@ -165,7 +162,8 @@ def featurize(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
             window_start.append(start)
             window_length.append(length)
             max_context.append(is_max)
-    inputs = {key: np.asarray(value, np.int32).reshape(-1, max_seq_length) for key, value in rows.items()}
+    ids, types, mask, _ = tokenizer.build_batch(firsts, seconds, max_seq_length)  # fits: nothing is cut
+    inputs = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
     labels = {"start_positions": np.asarray(starts, np.int32), "end_positions": np.asarray(ends, np.int32)}
     return SquadFeatures(inputs, labels, truncated, np.asarray(example_index), np.asarray(doc_offset),
                          np.asarray(window_start), np.asarray(window_length), max_context, context_offsets)

@@ -1,0 +1,32 @@
+"""WordPiece tokenizers that give the ids of `transformers.ElectraTokenizer(vocab, do_lower_case=False)`.
+
+One concern per module:
+
+- `vocab_files`: reading and checking ``vocab.txt``, special-token ids, the files transformers loads.
+- `characters`: transformers' character classes (from `unicodedata`) and the host-side text preparation.
+- `pairs`: ``[CLS] A [SEP] (B [SEP])`` with ``longest_first`` truncation; `assemble_batch`, the one host
+  assembler.
+- `host`: `FastTokenizer` (Hugging Face `tokenizers`, Rust) for preprocessing and fine-tuning features.
+- `in_graph`: `InGraphTokenizer`, a Keras layer on `tensorflow-text` for `tf.data` and SavedModels.
+- `lines`: `LineTokenizer`, many corpus lines at once (for `electra_tf.data`).
+
+Both tokenizers reproduce transformers' BERT basic tokenizer with ``do_lower_case=False``: removed
+characters (NUL, U+FFFD, "C*" but tab/newline/CR), NFC, splitting on whitespace, punctuation and CJK
+ideographs isolated, the special tokens written in the text kept whole, over-long words → ``[UNK]``, no
+lower-casing and no accent stripping (which would decompose Hangul into conjoining jamo).
+"""
+
+from electra_tf.tokenization.characters import (character_class_patterns, character_tables, is_isolated_char,
+                                                is_removed_char, prepare_text)
+from electra_tf.tokenization.host import FastTokenizer
+from electra_tf.tokenization.in_graph import DEFAULT_BUCKET_WIDTH, InGraphTokenizer, bucketed_length
+from electra_tf.tokenization.lines import LineTokenizer
+from electra_tf.tokenization.pairs import (MODEL_INPUT_NAMES, assemble_batch, longest_first_removals,
+                                           pair_with_specials)
+from electra_tf.tokenization.vocab_files import (CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, SPECIAL_TOKENS,
+                                                 TOKENIZER_FILES, UNK_TOKEN, check_vocab, load_checked_vocab,
+                                                 load_vocab, save_tokenizer_files, special_token_ids)
+
+# The old module's private names, still used by bench/bench_corpus_build.py to time a cold build.
+_character_tables = character_tables
+_character_class_patterns = character_class_patterns
