@@ -112,8 +112,8 @@ def time_build(corpus, vocab_file, output_dir, max_seq_length, workers):
     from electra_tf.data import shard_pipeline
 
     shard_pipeline._TOKENIZERS.clear()
-    tokenization._character_tables.cache_clear()
-    tokenization._character_class_patterns.cache_clear()
+    tokenization.character_tables.cache_clear()
+    tokenization.character_class_patterns.cache_clear()
     start = time.perf_counter()
     stats = builder.build_pretraining_data(corpus, vocab_file, output_dir, max_seq_length, num_workers=workers,
                                            overwrite=True, progress=False)

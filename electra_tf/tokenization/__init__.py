@@ -26,7 +26,3 @@ from electra_tf.tokenization.pairs import (MODEL_INPUT_NAMES, assemble_batch, lo
 from electra_tf.tokenization.vocab_files import (CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, SPECIAL_TOKENS,
                                                  TOKENIZER_FILES, UNK_TOKEN, check_vocab, load_checked_vocab,
                                                  load_vocab, save_tokenizer_files, special_token_ids)
-
-# The old module's private names, still used by bench/bench_corpus_build.py to time a cold build.
-_character_tables = character_tables
-_character_class_patterns = character_class_patterns
