@@ -15,9 +15,11 @@ def default_max_predictions(mask_prob, max_seq_length):
 
 
 @dataclasses.dataclass
-class PretrainingConfig:
-    """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them."""
+class PretrainingConfig(hparams_lib.OptimizerSettings):
+    """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them. The optimizer's
+    settings are `hparams.OptimizerSettings`' (warmup in steps)."""
 
+    warmup_steps: Optional[int] = 10000
     model_preset: str = "google-electra-small"
     model_overrides: dict = dataclasses.field(default_factory=dict)
     # generator size as fractions of the discriminator (heads = max(1, hidden // 64), ffn = 4 x hidden)
@@ -33,16 +35,6 @@ class PretrainingConfig:
     # losses
     gen_weight: float = 1.0
     disc_weight: float = 50.0
-    # optimization
-    learning_rate: float = 5e-4
-    lr_decay_power: float = 1.0
-    weight_decay_rate: float = 0.01
-    warmup_steps: int = 10000
-    adam_epsilon: float = 1e-6
-    # False: the original's Adam (no bias correction: the first few hundred updates are 3-6x larger, which its
-    # 10k warmup steps absorb); True: Adam's bias correction (Keras/PyTorch AdamW), for short warmups
-    adam_bias_correction: bool = False
-    clip_norm: float = 1.0
     # schedule and data
     train_steps: int = 1000000
     train_batch_size: int = 128
@@ -58,27 +50,40 @@ class PretrainingConfig:
     seed: int = 42
     source: str = ""  # where the preset's numbers come from
 
+    RULES = {
+        "model_preset": hparams_lib.TEXT, "model_overrides": hparams_lib.rule("dict"),
+        "generator_hidden_size": hparams_lib.POSITIVE, "generator_layers": hparams_lib.POSITIVE,
+        "untied_generator_embeddings": hparams_lib.FLAG_RULE,
+        "mask_prob": hparams_lib.rule("float", 0, 1, low_open=True, high_open=True),
+        "max_predictions_per_seq": hparams_lib.rule("int", 1, optional=True),
+        "mask_token_prob": hparams_lib.FRACTION, "temperature": hparams_lib.POSITIVE,
+        "disallow_correct": hparams_lib.FLAG_RULE, "gen_weight": hparams_lib.NON_NEGATIVE,
+        "disc_weight": hparams_lib.NON_NEGATIVE, "train_steps": hparams_lib.POSITIVE_INT,
+        "train_batch_size": hparams_lib.POSITIVE_INT, "max_seq_length": hparams_lib.POSITIVE_INT,
+        "save_checkpoints_steps": hparams_lib.POSITIVE_INT, "keep_checkpoint_max": hparams_lib.POSITIVE_INT,
+        "keep_checkpoint_every_n_steps": hparams_lib.rule("int", 0, optional=True),
+        "log_steps": hparams_lib.POSITIVE_INT, "steps_per_execution": hparams_lib.POSITIVE_INT,
+        "seed": hparams_lib.ANY_INT, "source": hparams_lib.TEXT,
+    }
+
     def __post_init__(self):
+        self.check_optimizer_settings()
+        hparams_lib.check_ranges(self, self.RULES)
+        if self.layerwise_lr_decay != 1.0:
+            raise hparams_lib.SettingError("layerwise_lr_decay", "is for fine-tuning only: pre-training takes 1.0")
         if self.max_predictions_per_seq is None:
             self.max_predictions_per_seq = default_max_predictions(self.mask_prob, self.max_seq_length)
-        for name in ("train_steps", "train_batch_size", "max_seq_length", "steps_per_execution", "log_steps",
-                     "save_checkpoints_steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         every = self.keep_checkpoint_every_n_steps
-        if every is not None and (every < 0 or every % self.save_checkpoints_steps):
-            raise ValueError(f"keep_checkpoint_every_n_steps ({every}) must be 0 (off) or a multiple of "
-                             f"save_checkpoints_steps ({self.save_checkpoints_steps})")
-        if not 0 < self.mask_prob < 1:
-            raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+        if every and every % self.save_checkpoints_steps:
+            raise hparams_lib.SettingError(
+                "keep_checkpoint_every_n_steps", f"({every}) must be 0 (off) or a multiple of "
+                f"save_checkpoints_steps ({self.save_checkpoints_steps})")
 
     @classmethod
     def from_json_file(cls, path, overrides=None):
         """The preset at `path` ← `overrides` (`--hparams`: a dict, JSON text or a .json file)."""
-        known = hparams_lib.field_names(cls)
-        values = io_utils.read_json(path)
-        hparams_lib.check_keys(values, known, path)
-        return cls(**{**values, **hparams_lib.parse_hparams(overrides, known)})
+        values, where = hparams_lib.parse_hparams_with_source(overrides, hparams_lib.field_names(cls))
+        return hparams_lib.build(cls, [(path, io_utils.read_json(path)), (where, values)])
 
     def to_json_file(self, path):
         io_utils.write_json(path, dataclasses.asdict(self))
