@@ -42,11 +42,10 @@ sys.path.insert(0, ROOT)
 
 import tensorflow as tf  # noqa: E402
 
-from electra_tf import io_utils  # noqa: E402
+from electra_tf import io_utils, rundir  # noqa: E402
 from electra_tf.config import ElectraConfig  # noqa: E402
 from electra_tf.export import export_transformers  # noqa: E402
 from electra_tf.models import build_model  # noqa: E402
-from electra_tf.pretraining import rundir  # noqa: E402
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.recipe import Stage, StageFailed, marker_path, print_summary, run_stages, subprocess_env  # noqa: E402
 from plot_pretraining_curves import plot_curves  # noqa: E402  (bench/, the script's directory)

@@ -28,10 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from electra_tf import rundir  # noqa: E402
 from electra_tf.data.pretraining_dataset import parse_examples  # noqa: E402
 from electra_tf.data.schema import shard_files  # noqa: E402
 from electra_tf.io_utils import expand_globs  # noqa: E402
-from electra_tf.pretraining import masking, rundir  # noqa: E402
+from electra_tf.pretraining import masking  # noqa: E402
 from electra_tf.pretraining.model import ElectraPretrainer  # noqa: E402
 from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
 

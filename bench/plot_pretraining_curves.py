@@ -16,8 +16,7 @@ sys.path.insert(0, ROOT)
 
 import tensorflow as tf  # noqa: E402
 
-from electra_tf import io_utils  # noqa: E402
-from electra_tf.pretraining import rundir  # noqa: E402
+from electra_tf import io_utils, rundir  # noqa: E402
 
 CURVES = ("disc_loss", "disc_auc", "masked_lm_accuracy")
 COLOURS = ("blue", "red", "green", "orange", "purple", "black")

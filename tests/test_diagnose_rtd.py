@@ -12,10 +12,10 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import diagnose_rtd  # noqa: E402
 
+from electra_tf import rundir  # noqa: E402
 from electra_tf.data.example_records import serialize_examples  # noqa: E402
 from electra_tf.data.packing import PackedExample  # noqa: E402
 from electra_tf.data.schema import shard_name  # noqa: E402
-from electra_tf.pretraining import rundir  # noqa: E402
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.pretraining.model import ElectraPretrainer  # noqa: E402
 
