@@ -19,7 +19,7 @@ from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 from electra_tf.io_utils import read_json
 from electra_tf.pretrained import load_pretrained
 from electra_tf.pretraining import loop, transfer
