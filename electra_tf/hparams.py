@@ -9,6 +9,7 @@ import math
 from typing import Optional
 
 import tensorflow as tf
+from absl import flags
 
 from electra_tf import io_utils
 
@@ -23,6 +24,12 @@ ALIASES = {
     "logging_steps": "log_steps",
     "save_steps": "save_checkpoints_steps",
 }
+
+
+def define_flags(config_help, hparams_help):
+    """Defines a command's `--config` (a JSON file of settings) and `--hparams` (overrides, see `parse_hparams`)."""
+    flags.DEFINE_string("config", None, config_help)
+    flags.DEFINE_string(FLAG[2:], None, hparams_help)
 
 
 def field_names(settings_class):
@@ -165,13 +172,26 @@ TEXT = rule("str")
 ANY_INT = rule("int")
 
 
-def check_ranges(settings, rules):
-    """Raises `SettingError` for the first field of `settings` whose `rules[name]` check fails."""
-    for name, check in rules.items():
-        value = getattr(settings, name)
-        problem = check(value)
+CHECK = "check"  # the field metadata key of a setting's range check
+
+
+def setting(default, check, factory=None):
+    """A dataclass field holding `default` (or made by `factory`) whose value `check` (a `rule`) accepts."""
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata={CHECK: check})
+    return dataclasses.field(default=default, metadata={CHECK: check})
+
+
+def check_ranges(settings):
+    """Raises `SettingError` for the first field of the dataclass `settings` whose check fails (a TypeError
+    for a field without one: every setting is checked)."""
+    for field in dataclasses.fields(settings):
+        if CHECK not in field.metadata:
+            raise TypeError(f"{type(settings).__name__}.{field.name} has no range check (use hparams.setting)")
+        value = getattr(settings, field.name)
+        problem = field.metadata[CHECK](value)
         if problem:
-            raise SettingError(name, f"{problem}, got {value!r}")
+            raise SettingError(field.name, f"{problem}, got {value!r}")
 
 
 class AliasedSettings:
@@ -186,29 +206,23 @@ class AliasedSettings:
 @dataclasses.dataclass
 class OptimizerSettings(AliasedSettings):
     """The optimizer's settings, the same names in both configs (defaults: the original ELECTRA's; each config
-    sets its own). Warmup is `warmup_steps` or a `warmup_proportion` of the run, not both."""
+    sets its own with `redefault`). Warmup is `warmup_steps` or a `warmup_proportion` of the run, not both."""
 
-    learning_rate: float = 5e-4
-    lr_decay_power: float = 1.0  # 1.0 = linear decay to 0
-    warmup_steps: Optional[int] = None
-    warmup_proportion: Optional[float] = None
-    weight_decay_rate: float = 0.01
-    adam_epsilon: float = 1e-6
+    learning_rate: float = setting(5e-4, POSITIVE)
+    lr_decay_power: float = setting(1.0, NON_NEGATIVE)  # 1.0 = linear decay to 0
+    warmup_steps: Optional[int] = setting(None, rule("int", 0, optional=True))
+    warmup_proportion: Optional[float] = setting(None, rule("float", 0, 1, optional=True))
+    weight_decay_rate: float = setting(0.01, NON_NEGATIVE)
+    adam_epsilon: float = setting(1e-6, POSITIVE)
     # False: the original's Adam (no bias correction: the first few hundred updates are 3-6x larger, which its
     # 10k warmup steps absorb); True: Adam's bias correction (Keras/PyTorch AdamW), for short warmups
-    adam_bias_correction: bool = False
-    clip_norm: float = 1.0  # global-norm clipping; 0 = off
-    layerwise_lr_decay: float = 1.0  # 1.0 = off; the original ELECTRA fine-tunes with 0.8
+    adam_bias_correction: bool = setting(False, FLAG_RULE)
+    clip_norm: float = setting(1.0, NON_NEGATIVE)  # global-norm clipping; 0 = off
+    # 1.0 = off; the original ELECTRA fine-tunes with 0.8
+    layerwise_lr_decay: float = setting(1.0, rule("float", 0, 1, low_open=True))
 
-    OPTIMIZER_RULES = {
-        "learning_rate": POSITIVE, "lr_decay_power": NON_NEGATIVE,
-        "warmup_steps": rule("int", 0, optional=True), "warmup_proportion": rule("float", 0, 1, optional=True),
-        "weight_decay_rate": NON_NEGATIVE, "adam_epsilon": POSITIVE, "adam_bias_correction": FLAG_RULE,
-        "clip_norm": NON_NEGATIVE, "layerwise_lr_decay": rule("float", 0, 1, low_open=True),
-    }
-
-    def check_optimizer_settings(self):
-        check_ranges(self, self.OPTIMIZER_RULES)
+    def __post_init__(self):
+        check_ranges(self)
         if self.warmup_steps is not None and self.warmup_proportion is not None:
             raise SettingError("warmup_proportion", f"and warmup_steps ({self.warmup_steps}) are both set: give "
                                "one (set the other to null)")
@@ -226,3 +240,9 @@ class OptimizerSettings(AliasedSettings):
                 "epsilon": self.adam_epsilon, "lr_decay_power": self.lr_decay_power, "clip_norm": self.clip_norm,
                 "layerwise_lr_decay": self.layerwise_lr_decay, "num_layers": num_layers,
                 "bias_correction": self.adam_bias_correction}
+
+
+def redefault(name, default):
+    """`OptimizerSettings`' setting `name` (its check) with a config's own `default`."""
+    field = next(field for field in dataclasses.fields(OptimizerSettings) if field.name == name)
+    return dataclasses.field(default=default, metadata=field.metadata)

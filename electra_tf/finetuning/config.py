@@ -7,7 +7,10 @@ from typing import Optional
 from electra_tf import hparams as hparams_lib
 from electra_tf import io_utils
 from electra_tf.finetuning.tasks import canonical_name
+from electra_tf.hparams import setting
 from electra_tf.tokenization import DEFAULT_BUCKET_WIDTH
+
+DROPOUT = hparams_lib.rule("float", 0, 1, high_open=True, optional=True)
 
 
 @dataclasses.dataclass
@@ -15,49 +18,34 @@ class FinetuneHparams(hparams_lib.OptimizerSettings):
     """Fine-tuning hyperparameters (defaults: the KoELECTRA v3 finetune suite). The optimizer's settings are
     `hparams.OptimizerSettings`' (warmup as a proportion of the run, or in steps)."""
 
-    learning_rate: float = 5e-5
-    warmup_proportion: Optional[float] = 0.0
-    weight_decay_rate: float = 0.0
-    adam_epsilon: float = 1e-8
-    model: str = ""  # informational: which pre-trained model these settings are meant for
-    source: str = ""  # informational: where these settings come from (papers, code, measurements)
-    max_seq_length: int = 128
-    train_batch_size: int = 32
-    eval_batch_size: int = 64
-    num_train_epochs: int = 3
-    seed: int = 42
-    doc_stride: int = 128
-    max_query_length: int = 64
-    max_answer_length: int = 30
-    n_best_size: int = 20
-    hidden_dropout_prob: Optional[float] = None  # None keeps the checkpoint's config
-    attention_probs_dropout_prob: Optional[float] = None
-    classifier_dropout: Optional[float] = None
-    max_steps_per_epoch: Optional[int] = None  # cap (quick runs); None = the whole train split
-    log_steps: int = 50
-    save_checkpoints_steps: Optional[int] = None  # checkpoint every N steps as well; None = after every epoch only
-    steps_per_execution: int = 1  # train/eval/predict steps per compiled call (raise it on TPUs)
+    learning_rate: float = hparams_lib.redefault("learning_rate", 5e-5)
+    warmup_proportion: Optional[float] = hparams_lib.redefault("warmup_proportion", 0.0)
+    weight_decay_rate: float = hparams_lib.redefault("weight_decay_rate", 0.0)
+    adam_epsilon: float = hparams_lib.redefault("adam_epsilon", 1e-8)
+    model: str = setting("", hparams_lib.TEXT)  # informational: which pre-trained model these settings are for
+    source: str = setting("", hparams_lib.TEXT)  # informational: where these settings come from
+    max_seq_length: int = setting(128, hparams_lib.POSITIVE_INT)
+    train_batch_size: int = setting(32, hparams_lib.POSITIVE_INT)
+    eval_batch_size: int = setting(64, hparams_lib.POSITIVE_INT)
+    num_train_epochs: int = setting(3, hparams_lib.POSITIVE_INT)
+    seed: int = setting(42, hparams_lib.ANY_INT)
+    doc_stride: int = setting(128, hparams_lib.POSITIVE_INT)
+    max_query_length: int = setting(64, hparams_lib.POSITIVE_INT)
+    max_answer_length: int = setting(30, hparams_lib.POSITIVE_INT)
+    n_best_size: int = setting(20, hparams_lib.POSITIVE_INT)
+    # dropout rates; None keeps the checkpoint's config
+    hidden_dropout_prob: Optional[float] = setting(None, DROPOUT)
+    attention_probs_dropout_prob: Optional[float] = setting(None, DROPOUT)
+    classifier_dropout: Optional[float] = setting(None, DROPOUT)
+    # cap (quick runs); None = the whole train split
+    max_steps_per_epoch: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    log_steps: int = setting(50, hparams_lib.POSITIVE_INT)
+    # checkpoint every N steps as well; None = after every epoch only
+    save_checkpoints_steps: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    # train/eval/predict steps per compiled call (raise it on TPUs)
+    steps_per_execution: int = setting(1, hparams_lib.POSITIVE_INT)
     # batches are cut to a multiple of this many tokens (see `batching`); 0 = off
-    bucket_width: int = DEFAULT_BUCKET_WIDTH
-
-    RULES = {
-        "model": hparams_lib.TEXT, "source": hparams_lib.TEXT,
-        "max_seq_length": hparams_lib.POSITIVE_INT, "train_batch_size": hparams_lib.POSITIVE_INT,
-        "eval_batch_size": hparams_lib.POSITIVE_INT, "num_train_epochs": hparams_lib.POSITIVE_INT,
-        "seed": hparams_lib.ANY_INT, "doc_stride": hparams_lib.POSITIVE_INT,
-        "max_query_length": hparams_lib.POSITIVE_INT, "max_answer_length": hparams_lib.POSITIVE_INT,
-        "n_best_size": hparams_lib.POSITIVE_INT,
-        "hidden_dropout_prob": hparams_lib.rule("float", 0, 1, high_open=True, optional=True),
-        "attention_probs_dropout_prob": hparams_lib.rule("float", 0, 1, high_open=True, optional=True),
-        "classifier_dropout": hparams_lib.rule("float", 0, 1, high_open=True, optional=True),
-        "max_steps_per_epoch": hparams_lib.rule("int", 1, optional=True),
-        "log_steps": hparams_lib.POSITIVE_INT, "save_checkpoints_steps": hparams_lib.rule("int", 1, optional=True),
-        "steps_per_execution": hparams_lib.POSITIVE_INT, "bucket_width": hparams_lib.NON_NEGATIVE_INT,
-    }
-
-    def __post_init__(self):
-        self.check_optimizer_settings()
-        hparams_lib.check_ranges(self, self.RULES)
+    bucket_width: int = setting(DEFAULT_BUCKET_WIDTH, hparams_lib.NON_NEGATIVE_INT)
 
     @classmethod
     def field_names(cls):

@@ -17,6 +17,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from electra_tf import cli, distribute, rundir
+from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
 from electra_tf.pretraining import loop, transfer
@@ -24,8 +25,8 @@ from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "Pre-training preset JSON (configs/pretrain/*.json).")
-flags.DEFINE_string("hparams", None, "JSON object overriding settings of --config.")
+hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json).",
+                         "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")

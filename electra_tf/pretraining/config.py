@@ -7,6 +7,7 @@ from typing import Optional
 from electra_tf import hparams as hparams_lib
 from electra_tf import io_utils
 from electra_tf.config import ElectraConfig
+from electra_tf.hparams import setting
 
 
 def default_max_predictions(mask_prob, max_seq_length):
@@ -19,56 +20,41 @@ class PretrainingConfig(hparams_lib.OptimizerSettings):
     """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them. The optimizer's
     settings are `hparams.OptimizerSettings`' (warmup in steps)."""
 
-    warmup_steps: Optional[int] = 10000
-    model_preset: str = "google-electra-small"
-    model_overrides: dict = dataclasses.field(default_factory=dict)
+    warmup_steps: Optional[int] = hparams_lib.redefault("warmup_steps", 10000)
+    model_preset: str = setting("google-electra-small", hparams_lib.TEXT)
+    model_overrides: dict = setting(None, hparams_lib.rule("dict"), factory=dict)
     # generator size as fractions of the discriminator (heads = max(1, hidden // 64), ffn = 4 x hidden)
-    generator_hidden_size: float = 0.25
-    generator_layers: float = 1.0
-    untied_generator_embeddings: bool = False
+    generator_hidden_size: float = setting(0.25, hparams_lib.POSITIVE)
+    generator_layers: float = setting(1.0, hparams_lib.POSITIVE)
+    untied_generator_embeddings: bool = setting(False, hparams_lib.FLAG_RULE)
     # masking and sampling
-    mask_prob: float = 0.15
-    max_predictions_per_seq: Optional[int] = None  # default int((mask_prob + 0.005) * max_seq_length)
-    mask_token_prob: float = 0.85  # of the chosen positions, the rest keep their token (no random tokens)
-    temperature: float = 1.0
-    disallow_correct: bool = False
+    mask_prob: float = setting(0.15, hparams_lib.rule("float", 0, 1, low_open=True, high_open=True))
+    # default int((mask_prob + 0.005) * max_seq_length)
+    max_predictions_per_seq: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    # of the chosen positions, the rest keep their token (no random tokens)
+    mask_token_prob: float = setting(0.85, hparams_lib.FRACTION)
+    temperature: float = setting(1.0, hparams_lib.POSITIVE)
+    disallow_correct: bool = setting(False, hparams_lib.FLAG_RULE)
     # losses
-    gen_weight: float = 1.0
-    disc_weight: float = 50.0
+    gen_weight: float = setting(1.0, hparams_lib.NON_NEGATIVE)
+    disc_weight: float = setting(50.0, hparams_lib.NON_NEGATIVE)
     # schedule and data
-    train_steps: int = 1000000
-    train_batch_size: int = 128
-    max_seq_length: int = 128
+    train_steps: int = setting(1000000, hparams_lib.POSITIVE_INT)
+    train_batch_size: int = setting(128, hparams_lib.POSITIVE_INT)
+    max_seq_length: int = setting(128, hparams_lib.POSITIVE_INT)
     # bookkeeping
-    save_checkpoints_steps: int = 1000
-    keep_checkpoint_max: int = 5
+    save_checkpoints_steps: int = setting(1000, hparams_lib.POSITIVE_INT)
+    keep_checkpoint_max: int = setting(5, hparams_lib.POSITIVE_INT)
     # also keep every checkpoint whose step is a multiple of this (copied to MODEL_DIR/series/, never deleted,
     # as KcELECTRA kept each 100k-step checkpoint to fine-tune); None or 0 = off
-    keep_checkpoint_every_n_steps: Optional[int] = None
-    log_steps: int = 100
-    steps_per_execution: int = 1
-    seed: int = 42
-    source: str = ""  # where the preset's numbers come from
-
-    RULES = {
-        "model_preset": hparams_lib.TEXT, "model_overrides": hparams_lib.rule("dict"),
-        "generator_hidden_size": hparams_lib.POSITIVE, "generator_layers": hparams_lib.POSITIVE,
-        "untied_generator_embeddings": hparams_lib.FLAG_RULE,
-        "mask_prob": hparams_lib.rule("float", 0, 1, low_open=True, high_open=True),
-        "max_predictions_per_seq": hparams_lib.rule("int", 1, optional=True),
-        "mask_token_prob": hparams_lib.FRACTION, "temperature": hparams_lib.POSITIVE,
-        "disallow_correct": hparams_lib.FLAG_RULE, "gen_weight": hparams_lib.NON_NEGATIVE,
-        "disc_weight": hparams_lib.NON_NEGATIVE, "train_steps": hparams_lib.POSITIVE_INT,
-        "train_batch_size": hparams_lib.POSITIVE_INT, "max_seq_length": hparams_lib.POSITIVE_INT,
-        "save_checkpoints_steps": hparams_lib.POSITIVE_INT, "keep_checkpoint_max": hparams_lib.POSITIVE_INT,
-        "keep_checkpoint_every_n_steps": hparams_lib.rule("int", 0, optional=True),
-        "log_steps": hparams_lib.POSITIVE_INT, "steps_per_execution": hparams_lib.POSITIVE_INT,
-        "seed": hparams_lib.ANY_INT, "source": hparams_lib.TEXT,
-    }
+    keep_checkpoint_every_n_steps: Optional[int] = setting(None, hparams_lib.rule("int", 0, optional=True))
+    log_steps: int = setting(100, hparams_lib.POSITIVE_INT)
+    steps_per_execution: int = setting(1, hparams_lib.POSITIVE_INT)
+    seed: int = setting(42, hparams_lib.ANY_INT)
+    source: str = setting("", hparams_lib.TEXT)  # where the preset's numbers come from
 
     def __post_init__(self):
-        self.check_optimizer_settings()
-        hparams_lib.check_ranges(self, self.RULES)
+        super().__post_init__()
         if self.layerwise_lr_decay != 1.0:
             raise hparams_lib.SettingError("layerwise_lr_decay", "is for fine-tuning only: pre-training takes 1.0")
         if self.max_predictions_per_seq is None:
