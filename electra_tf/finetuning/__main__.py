@@ -22,9 +22,9 @@ from electra_tf import cli, distribute  # noqa: E402
 from electra_tf import hparams as hparams_lib  # noqa: E402
 from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
+from electra_tf.finetuning.run import finetune  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
 from electra_tf.finetuning.tfds_input import use_tfds  # noqa: E402
-from electra_tf.finetuning.run import finetune  # noqa: E402
 
 FLAGS = flags.FLAGS
 
