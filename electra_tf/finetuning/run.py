@@ -82,7 +82,6 @@ class FinetuneRun:
         writer.close()
         return results
 
-
     def train_and_select(self, resumed=None):
         """Trains every epoch, evaluates on dev after each (recorded in the results, saved to
         eval_results.json), keeps the weights of the epoch with the best dev `task.metric` (the first epoch's
