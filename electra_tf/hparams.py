@@ -96,9 +96,10 @@ def build(settings_class, layers):
     """A `settings_class` from `layers` ([(where, values)], later ones win): aliases mapped, unknown keys and
     out-of-range values reported as one ValueError naming the key and the `where` its value came from."""
     known = field_names(settings_class)
-    values, sources = {}, {}
+    values, sources, spelled = {}, {}, {}
     for where, layer in layers:
         check_keys(layer, known, where)
+        spelled.update({ALIASES.get(key, key): key for key in layer})
         layer = canonical_keys(layer, where)
         for key, value in layer.items():
             values[key], sources[key] = value, where
@@ -108,7 +109,9 @@ def build(settings_class, layers):
     try:
         return settings_class(**values)
     except SettingError as error:
-        raise ValueError(f"{sources.get(error.key, DEFAULT_SOURCE)}: {error}") from None
+        name = spelled.get(error.key, error.key)
+        name = error.key if name == error.key else f"{name} ({error.key})"  # as the user wrote it
+        raise ValueError(f"{sources.get(error.key, DEFAULT_SOURCE)}: hparams {name} {error.problem}") from None
 
 
 # Range checks ------------------------------------------------------------------------------------------------
@@ -116,9 +119,9 @@ def build(settings_class, layers):
 class SettingError(ValueError):
     """A setting out of range; `key` names it (`build` adds where its value came from)."""
 
-    def __init__(self, key, message):
-        super().__init__(f"hparams {key} {message}")
-        self.key = key
+    def __init__(self, key, problem):
+        super().__init__(f"hparams {key} {problem}")
+        self.key, self.problem = key, problem
 
 
 def _number(value, integer):

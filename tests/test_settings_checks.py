@@ -54,6 +54,11 @@ def test_both_spellings_in_one_config_file_name_the_file(tmp_path):
         load_hparams(str(path))
 
 
+def test_a_bad_value_under_an_older_spelling_is_named_as_written():
+    with pytest.raises(ValueError, match=r"^--hparams: hparams save_steps \(save_checkpoints_steps\) must be"):
+        load_hparams(None, None, {"save_steps": 0})
+
+
 def test_a_later_place_may_respell_an_earlier_setting(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps({"weight_decay": 0.2}), encoding="utf-8")
