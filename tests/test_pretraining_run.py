@@ -110,7 +110,8 @@ def test_non_finite_loss_stops_without_touching_the_last_checkpoint(shards, tmp_
     run = _run(model_dir, {"train_steps": 20})
     loop.train(run, _dataset_fn(shards, run.config), log_fn=lambda line: None)
     saved = tf.train.latest_checkpoint(model_dir)
-    broken = _run(model_dir, {"train_steps": 40, "disc_weight": float("nan")})
+    broken = _run(model_dir, {"train_steps": 40})
+    broken.config.disc_weight = float("nan")  # behind the range checks, which refuse a NaN setting
     with pytest.raises(FloatingPointError, match=r"Non-finite loss at or before step 2[0-9]"):
         loop.train(broken, _dataset_fn(shards, broken.config), log_fn=lambda line: None)
     assert tf.train.latest_checkpoint(model_dir) == saved
