@@ -39,7 +39,7 @@ def ours_runner(model, inputs, labels, args, jit_compile, skip_padding=True):
     """A function ``run(steps)`` → per-step seconds of our `FineTuner` (warm-up done here)."""
     from electra_tf.finetuning.tasks import get_task
     from electra_tf.finetuning.config import FinetuneHparams
-    from electra_tf.finetuning.trainer import FineTuner
+    from electra_tf.finetuning.loop import FineTuner
 
     hparams = FinetuneHparams(train_batch_size=args.batch_size, max_seq_length=args.sequence_length)
     tuner = FineTuner(model, get_task("nsmc"), hparams, train_steps=10_000, jit_compile=jit_compile)

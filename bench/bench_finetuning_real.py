@@ -154,14 +154,14 @@ def load_settings(args, bucket_width=None):
 
 def featurized(args, hparams):
     """(task, splits, features) of the nsmc task on `args.data_dir` with the init's vocabulary."""
-    from electra_tf.finetuning import trainer
+    from electra_tf.finetuning import run as finetune_run
     from electra_tf.finetuning.tasks import get_task
     from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 
     task = get_task("nsmc")
-    splits = trainer.read_splits(task, args.data_dir)
-    tokenizer = TokenizerAdapter.from_vocab_file(trainer.resolve_vocab(args.init))
-    features, _ = trainer.featurize_splits(task, splits, tokenizer, hparams)
+    splits = finetune_run.read_splits(task, args.data_dir)
+    tokenizer = TokenizerAdapter.from_vocab_file(finetune_run.resolve_vocab(args.init))
+    features, _ = finetune_run.featurize_splits(task, splits, tokenizer, hparams)
     return task, splits, features
 
 
@@ -170,18 +170,18 @@ def run_ours(args, bucket_width, jit_compile):
     import keras
     import tensorflow as tf
 
-    from electra_tf.finetuning import trainer
+    from electra_tf.finetuning import run as finetune_run
     from electra_tf.preemption import SigtermFlag
 
     hparams = load_settings(args, bucket_width)
     keras.utils.set_random_seed(hparams.seed)
     task, splits, features = featurized(args, hparams)
     strategy = tf.distribute.get_strategy()
-    tuner = trainer.build_tuner(task, hparams, args.init, len(features["train"]), strategy, jit_compile)
+    tuner = finetune_run.build_tuner(task, hparams, args.init, len(features["train"]), strategy, jit_compile)
     writer = tf.summary.create_noop_writer()
     start = time.perf_counter()
     with SigtermFlag() as preemption:
-        losses = [trainer.train_epoch(tuner, features["train"], epoch, writer, False, None, {}, preemption)
+        losses = [finetune_run.train_epoch(tuner, features["train"], epoch, writer, False, None, {}, preemption)
                   for epoch in range(1, hparams.num_train_epochs + 1)]
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -212,13 +212,13 @@ def run_transformers(args, mode):
     import tf_keras
     import transformers
 
-    from electra_tf.finetuning import trainer
+    from electra_tf.finetuning import loop as finetune_loop
 
     hparams = load_settings(args)
     tf_keras.utils.set_random_seed(hparams.seed)
     _, splits, features = featurized(args, hparams)
     train, test = features["train"], features["test"]
-    per_epoch = trainer.steps_per_epoch(len(train), hparams)
+    per_epoch = finetune_loop.steps_per_epoch(len(train), hparams)
     total = per_epoch * hparams.num_train_epochs
     model = transformers.TFElectraForSequenceClassification.from_pretrained(args.init)
     optimizer, _ = transformers.create_optimizer(
@@ -230,7 +230,7 @@ def run_transformers(args, mode):
     start = time.perf_counter()
     epochs = None
     for epoch in range(1, hparams.num_train_epochs + 1):
-        order = trainer.epoch_order(len(train), hparams.seed, epoch)[:per_epoch * hparams.train_batch_size]
+        order = finetune_loop.epoch_order(len(train), hparams.seed, epoch)[:per_epoch * hparams.train_batch_size]
         batches = _batches(train.inputs, train.labels["labels"], order, hparams.train_batch_size, dynamic)
         epochs = batches if epochs is None else epochs.concatenate(batches)
     history = model.fit(epochs.prefetch(tf.data.AUTOTUNE), epochs=hparams.num_train_epochs,

@@ -40,11 +40,10 @@ import sys
 import tensorflow as tf
 
 from bench.common import ROOT
-from electra_tf import io_utils
+from electra_tf import io_utils, rundir
 from electra_tf.config import ElectraConfig
 from electra_tf.export import export_transformers
 from electra_tf.models import build_model
-from electra_tf.pretraining import rundir
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.curves import plot_curves
 from electra_tf.recipe import Stage, StageFailed, marker_path, plan, print_summary, run_stages, subprocess_env

@@ -7,11 +7,10 @@ import os
 
 import tensorflow as tf
 
-from electra_tf import weights
+from electra_tf import rundir, weights
 from electra_tf.config import HEAD_ARCHITECTURES, ElectraConfig
 from electra_tf.formats import hf_h5, keras_hub, pytorch, tf1_checkpoint
 from electra_tf.models import build_model
-from electra_tf.pretraining import rundir
 
 _HEAD_BY_ARCHITECTURE = {name: head for head, name in HEAD_ARCHITECTURES.items()}
 

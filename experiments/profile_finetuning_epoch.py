@@ -1,7 +1,7 @@
-"""Where a fine-tuning epoch's time goes: runs `electra_tf.finetuning.trainer.finetune` (task nsmc) with a timer
-around each phase of `train_and_select` / `train_epoch` (train steps, the first-call trace, the progress bar,
-tf.data pipeline creation and teardown, dev predict, evaluate, checkpoint saves, best-weights save, JSON writes,
-Python garbage collection) and, with `--cprofile FILE`, a cProfile of the whole run.
+"""Where a fine-tuning epoch's time goes: runs a `electra_tf.finetuning.run.FinetuneRun` (task nsmc) with a timer
+(its `timer` hook) around each phase of the epoch loop and `train_epoch` (train steps, the first-call trace, the
+progress bar, tf.data pipeline and iterator creation, dev predict, evaluate, checkpoint saves, best-weights save,
+JSON writes, and Python garbage collection) and, with `--cprofile FILE`, a cProfile of the whole run.
 
     python bench/profile_finetuning_epoch.py --data_dir /work/data/nsmc [--init DIR | --preset tiny
         --vocab_size 8000] [--epochs 2] [--cprofile epoch.prof] [--json_out phases.json]
@@ -23,15 +23,14 @@ import time
 
 from bench.bench_finetuning_real import TRAIN_FILE, make_init, read_nsmc
 from bench.common import print_table
-from electra_tf import distribute, io_utils
-from electra_tf.finetuning import trainer
-from electra_tf.finetuning.checkpoints import FinetuneCheckpoints
+from electra_tf import distribute
 from electra_tf.finetuning.config import load_hparams
+from electra_tf.finetuning.run import FinetuneRun
 from electra_tf.finetuning.tasks import get_task
 
 
 class Phases:
-    """(start, end) intervals per phase name, recorded by wrapping functions in place."""
+    """(start, end) intervals per phase name: the fine-tuning run's `timer` (`phase(name)`)."""
 
     def __init__(self):
         self.intervals = {}
@@ -43,17 +42,13 @@ class Phases:
     def mark(self, name, start, end):
         self.intervals.setdefault(name, []).append((start, end))
 
-    def wrap(self, owner, attribute, name):
-        original = getattr(owner, attribute)
-
-        def timed(*args, **kwargs):
-            start = self.now()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.mark(name, start, self.now())
-
-        setattr(owner, attribute, timed)
+    @contextlib.contextmanager
+    def phase(self, name):
+        start = self.now()
+        try:
+            yield
+        finally:
+            self.mark(name, start, self.now())
 
     def gc_callback(self, phase, info):
         if phase == "start":
@@ -65,42 +60,6 @@ class Phases:
         """{phase: seconds spent inside [start, end]}."""
         return {name: sum(min(e, end) - max(s, start) for s, e in spans if e > start and s < end)
                 for name, spans in self.intervals.items()}
-
-
-def instrument(phases, task):
-    """Wraps the trainer's phases (module functions, `FineTuner` and `FinetuneCheckpoints` methods, the task's
-    `evaluate`, the progress bar's methods) with timers."""
-    for attribute, name in (("train", "train steps (FineTuner.train)"), ("predict", "dev/test predict"),
-                            ("train_dataset", "train tf.data pipeline creation")):
-        phases.wrap(trainer.FineTuner, attribute, name)
-    for attribute in ("save", "save_best", "restore_best"):
-        phases.wrap(FinetuneCheckpoints, attribute, f"checkpoint {attribute}")
-    phases.wrap(io_utils, "write_json", "eval_results.json writes")
-    phases.wrap(trainer, "one_class_warning", "one_class_warning")
-    phases.wrap(trainer, "train_epoch", "train_epoch (whole)")
-    phases.wrap(trainer, "predict_test", "predict_test (after training)")
-    phases.wrap(task, "evaluate", "task.evaluate (metrics)")
-    make_bar = trainer._progress_bar
-
-    def progress_bar(*args, **kwargs):
-        start = phases.now()
-        bar = make_bar(*args, **kwargs)
-        phases.mark("progress bar", start, phases.now())
-        for attribute in ("update", "set_postfix", "close"):
-            phases.wrap(bar, attribute, "progress bar")
-        return bar
-
-    trainer._progress_bar = progress_bar
-    original_iter = trainer.iter if hasattr(trainer, "iter") else iter
-
-    def timed_iter(value):  # train_epoch and predict call iter() on their datasets
-        start = phases.now()
-        iterator = original_iter(value)
-        phases.mark("iterator creation (train and predict)", start, phases.now())
-        return iterator
-
-    trainer.iter = timed_iter
-    gc.callbacks.append(phases.gc_callback)
 
 
 def step_statistics(spans):
@@ -119,7 +78,7 @@ def report(phases, results, epoch_spans):
     names = sorted(phases.intervals)
     for index, (start, end) in enumerate(epoch_spans):
         inside = phases.within(start, end)
-        train_steps = [span for span in phases.intervals.get("train steps (FineTuner.train)", [])
+        train_steps = [span for span in phases.intervals.get("train steps", [])
                        if start <= span[0] < end]
         epoch_end = [span for span in phases.intervals.get("train_epoch (whole)", []) if start <= span[0] < end]
         timeline.append({"epoch": index + 1, "started": start,
@@ -162,32 +121,17 @@ def main():
     hparams = load_hparams(args.config, "nsmc", {**json.loads(args.hparams), "num_train_epochs": args.epochs})
     task = get_task("nsmc")
     phases = Phases()
-    instrument(phases, task)
-    epoch_spans = []
-    record = io_utils.write_json
-
-    def epoch_boundary(path, value):  # train_and_select writes the results once per epoch, at its end
-        record(path, value)
-        if len(value.get("epochs", [])) > len(epoch_spans):
-            epoch_spans.append(((epoch_spans[-1][1] if epoch_spans else training_start[0]), phases.now()))
-
-    io_utils.write_json = epoch_boundary
-    training_start, tuners = [None], []
-    make_tuner = trainer.build_tuner
-
-    def build_tuner(*a, **k):
-        tuners.append(make_tuner(*a, **k))
-        training_start[0] = phases.now()
-        return tuners[0]
-
-    trainer.build_tuner = build_tuner
+    gc.callbacks.append(phases.gc_callback)
     profiler = cProfile.Profile() if args.cprofile else None
     output_dir = os.path.join(work_dir, "run")
     with profiler if profiler else contextlib.nullcontext():
         strategy = None if args.distribution_strategy == "none" else distribute.get_strategy(
             args.distribution_strategy)
-        results = trainer.finetune(task, hparams, init, args.data_dir, output_dir, strategy=strategy,
-                                   jit_compile=args.jit_compile, progress=not args.no_progress, export=False)
+        run = FinetuneRun(task, hparams, init, args.data_dir, output_dir, strategy=strategy,
+                          jit_compile=args.jit_compile, progress=not args.no_progress, export=False, timer=phases)
+        results = run.run()
+    epoch_spans = phases.intervals.get("epoch", [])
+    tuners = [run.tuner]
     rows, timeline = report(phases, results, epoch_spans)
     print_table(f"Phases per epoch (nsmc, {init}, jit_compile={args.jit_compile}, "
                 f"strategy {args.distribution_strategy})", rows,

@@ -13,9 +13,10 @@ import pytest
 import tensorflow as tf
 from test_finetuning_support import fixture_dir, vocab_file
 
+from electra_tf import rundir
 from electra_tf.finetuning import checkpoint_series
 from electra_tf.pretrained import detect_source
-from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining import loop
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 

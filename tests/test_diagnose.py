@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from electra_tf import rundir
 from electra_tf.data.example_records import serialize_examples
 from electra_tf.data.packing import PackedExample
 from electra_tf.data.schema import shard_name
-from electra_tf.pretraining import diagnose, rundir
+from electra_tf.pretraining import diagnose
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.model import ElectraPretrainer
 

@@ -13,7 +13,7 @@ from test_finetuning_support import fixture_dir, init_checkpoint
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tasks.classification import ClassificationExample
-from electra_tf.finetuning.trainer import finetune, one_class_warning
+from electra_tf.finetuning.run import finetune, one_class_warning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "finetune", "*.json")))

@@ -15,7 +15,8 @@ from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tasks.tagging import IGNORE_INDEX
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
-from electra_tf.finetuning.trainer import PAD_LOGIT, build_tuner, epoch_order
+from electra_tf.finetuning.loop import PAD_LOGIT, epoch_order
+from electra_tf.finetuning.run import build_tuner
 
 WIDTHS = batching.bucket_widths(64, 16)
 

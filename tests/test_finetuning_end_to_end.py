@@ -12,7 +12,7 @@ from test_finetuning_support import fixture_dir, init_checkpoint
 from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.config import load_hparams
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 from electra_tf.pretrained import load_pretrained
 
 TRANSFORMERS_CLASSES = {

@@ -11,7 +11,7 @@ from test_finetuning_support import fixture_dir, init_checkpoint
 
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.config import load_hparams
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONFIG = os.path.join(ROOT, "configs", "finetune", "tiny.json")

@@ -15,7 +15,7 @@ from test_finetuning_shapes import _task, _write_rows
 from test_finetuning_support import init_checkpoint
 
 from electra_tf.finetuning.config import load_hparams
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS
 
 ROWS = 200

@@ -14,7 +14,7 @@ from electra_tf.finetuning import batching
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
-from electra_tf.finetuning.trainer import build_tuner, featurize_splits, finetune, read_splits
+from electra_tf.finetuning.run import build_tuner, featurize_splits, finetune, read_splits
 from electra_tf.pretrained import load_pretrained
 
 ROWS = 1001

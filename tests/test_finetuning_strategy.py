@@ -10,7 +10,7 @@ from test_finetuning_support import init_checkpoint
 from test_finetuning_shapes import NO_DROPOUT, _hparams, _task, _write_rows
 
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
-from electra_tf.finetuning.trainer import build_tuner, featurize_splits, read_splits
+from electra_tf.finetuning.run import build_tuner, featurize_splits, read_splits
 
 
 def _epoch_and_predictions(strategy, data_dir):

@@ -16,7 +16,7 @@ from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.readers import BadRowError
 from electra_tf.finetuning.tasks import GLUE, get_task
 from electra_tf.finetuning.tfds_input import use_tfds
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 
 GLUE_DIR = os.path.join(FIXTURES, "glue")
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "finetune", "tiny.json")

@@ -20,7 +20,7 @@ from electra_tf.config import ElectraConfig
 from electra_tf.formats import keras_hub as keras_hub_format
 from electra_tf.models import build_model
 from electra_tf.pretrained import load_pretrained
-from electra_tf.pretraining import loop
+from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import FastTokenizer, load_vocab, special_token_ids
 
@@ -179,7 +179,7 @@ def test_keras_hub_preset_starts_finetuning_and_pretraining(tmp_path):
     classifier = load_pretrained(preset, head_type="sequence_classification", labels=["부정", "긍정"])
     run = loop.PretrainingRun(pretraining, discriminator_config, special_token_ids(vocab), str(tmp_path / "run"),
                               tf.distribute.get_strategy())
-    run.initialize_from(preset)
+    transfer.initialize_from(run, preset)
     for model in (classifier, run.pretrainer.discriminator):
         actual = weights.model_arrays(model)
         for name, value in expected.items():

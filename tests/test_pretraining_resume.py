@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from electra_tf import rundir
 from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import check_shards
 from electra_tf.dropout import Dropout
-from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining import loop
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 

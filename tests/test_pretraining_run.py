@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf import weights
+from electra_tf import rundir, weights
 from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS
-from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 
@@ -110,7 +110,8 @@ def test_non_finite_loss_stops_without_touching_the_last_checkpoint(shards, tmp_
     run = _run(model_dir, {"train_steps": 20})
     loop.train(run, _dataset_fn(shards, run.config), log_fn=lambda line: None)
     saved = tf.train.latest_checkpoint(model_dir)
-    broken = _run(model_dir, {"train_steps": 40, "disc_weight": float("nan")})
+    broken = _run(model_dir, {"train_steps": 40})
+    broken.config.disc_weight = float("nan")  # behind the range checks, which refuse a NaN setting
     with pytest.raises(FloatingPointError, match=r"Non-finite loss at or before step 2[0-9]"):
         loop.train(broken, _dataset_fn(shards, broken.config), log_fn=lambda line: None)
     assert tf.train.latest_checkpoint(model_dir) == saved
@@ -128,12 +129,12 @@ def test_continues_from_an_original_tf1_checkpoint_and_exports_it(tmp_path):
             variables[tf1_name(name, network)] = value
     write_tf1_checkpoint(variables, str(tmp_path / "original" / "model.ckpt-1"))
     target = _run(str(tmp_path / "target"))
-    target.initialize_from(str(tmp_path / "original" / "model.ckpt-1"))
+    transfer.initialize_from(target, str(tmp_path / "original" / "model.ckpt-1"))
     for network in ("discriminator", "generator"):
         expected = weights.model_arrays(getattr(source.pretrainer, network))
         actual = weights.model_arrays(getattr(target.pretrainer, network))
         for name in expected:
             np.testing.assert_array_equal(actual[name], expected[name], err_msg=f"{network} {name}")
-    paths = target.export(VOCAB)
+    paths = transfer.export(target, VOCAB)
     assert json.load(open(os.path.join(paths["generator"], "config.json")))["architectures"] == ["ElectraForMaskedLM"]
     assert os.path.exists(os.path.join(paths["discriminator"], "vocab.txt"))

@@ -13,15 +13,16 @@ import keras
 import pytest
 import tensorflow as tf
 
+from electra_tf import rundir
 from electra_tf.data import schema
 from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
-from electra_tf.finetuning.trainer import finetune
+from electra_tf.finetuning.run import finetune
 from electra_tf.io_utils import read_json
 from electra_tf.pretrained import load_pretrained
-from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.serving import export_saved_model
 from electra_tf.tokenization import load_vocab, special_token_ids
@@ -102,7 +103,7 @@ def test_every_stage_reads_and_writes_through_gfile(local_calls_on_ram):
                                            config.train_batch_size, is_training=True, seed=config.seed)
     loop.train(run, dataset_fn, log_fn=lambda *args: None)
     assert tf.train.latest_checkpoint(model_dir).endswith("-4")
-    discriminator = run.export(vocab_file)["discriminator"]
+    discriminator = transfer.export(run, vocab_file)["discriminator"]
     assert {"config.json", "tf_model.h5", "vocab.txt"} <= set(_entries(discriminator))
     assert load_pretrained(discriminator).config.vocab_size == len(tokens)
 

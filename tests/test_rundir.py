@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf import weights
+from electra_tf import rundir, weights
 from electra_tf.pretrained import detect_source, load_pretrained
-from electra_tf.pretraining import rundir
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.model import ElectraPretrainer
 

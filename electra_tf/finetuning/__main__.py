@@ -19,18 +19,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags, logging  # noqa: E402
 
 from electra_tf import cli, distribute  # noqa: E402
+from electra_tf import hparams as hparams_lib  # noqa: E402
 from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
+from electra_tf.finetuning.run import finetune  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
 from electra_tf.finetuning.tfds_input import use_tfds  # noqa: E402
-from electra_tf.finetuning.trainer import finetune  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 flags.DEFINE_string("task", None, f"Task: one of {', '.join(TASKS)}.")
-flags.DEFINE_string("config", None, "Fine-tuning config JSON (configs/finetune/*.json); per-task sections apply.")
-flags.DEFINE_string("hparams", None, "JSON object of hyperparameter overrides, e.g. '{\"learning_rate\": 3e-5}'.")
+hparams_lib.define_flags("Fine-tuning config JSON (configs/finetune/*.json); per-task sections apply.",
+                         "JSON object of hyperparameter overrides, e.g. '{\"learning_rate\": 3e-5}'.")
 flags.DEFINE_string("init_checkpoint", None,
                     "Pre-trained model: a transformers directory, a keras-hub ELECTRA preset or an original "
                     "ELECTRA TF1 checkpoint.")

@@ -4,7 +4,7 @@
 Widths are the multiples of `bucket_width` below `max_seq_length`, then `max_seq_length` itself (`bucket_width`
 0: the one width `max_seq_length`). A row's length is one past its last attended position; a batch's width is
 the smallest width that holds its longest row. With `fill` (static shapes) every batch has exactly
-`batch_size` rows: the missing ones are marked `FILL` (the trainer gives them weight 0 / drops their outputs).
+`batch_size` rows: the missing ones are marked `FILL` (the fine-tuning loop gives them weight 0 / drops their outputs).
 """
 
 import dataclasses

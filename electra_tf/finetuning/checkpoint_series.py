@@ -11,9 +11,8 @@ import os
 
 import tensorflow as tf
 
-from electra_tf import io_utils
+from electra_tf import io_utils, rundir
 from electra_tf.pretrained import find_vocab
-from electra_tf.pretraining import rundir
 
 SCORES_FILE = "checkpoint_scores.tsv"
 PLOT_FILE = "checkpoint_scores.png"

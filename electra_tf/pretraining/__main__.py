@@ -16,16 +16,17 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from electra_tf import cli, distribute
+from electra_tf import cli, distribute, rundir
+from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
-from electra_tf.pretraining import loop, rundir
+from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "Pre-training preset JSON (configs/pretrain/*.json).")
-flags.DEFINE_string("hparams", None, "JSON object overriding settings of --config.")
+hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json).",
+                         "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
@@ -62,12 +63,12 @@ def main(argv):
         if run.is_chief:
             rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
         if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
-            run.initialize_from(FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
+            transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         loop.train(run, dataset_fn, log_fn=logging.info)  # raises Preempted (exit 143) on SIGTERM
     if run.is_chief:
-        paths = run.export(vocab_file)
+        paths = transfer.export(run, vocab_file)
         logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))
 
 

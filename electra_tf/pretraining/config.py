@@ -7,6 +7,7 @@ from typing import Optional
 from electra_tf import hparams as hparams_lib
 from electra_tf import io_utils
 from electra_tf.config import ElectraConfig
+from electra_tf.hparams import setting
 
 
 def default_max_predictions(mask_prob, max_seq_length):
@@ -15,70 +16,60 @@ def default_max_predictions(mask_prob, max_seq_length):
 
 
 @dataclasses.dataclass
-class PretrainingConfig:
-    """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them."""
+class PretrainingConfig(hparams_lib.OptimizerSettings):
+    """Defaults are the original's (ELECTRA-small); presets in configs/pretrain override them. The optimizer's
+    settings are `hparams.OptimizerSettings`' (warmup in steps)."""
 
-    model_preset: str = "google-electra-small"
-    model_overrides: dict = dataclasses.field(default_factory=dict)
+    warmup_steps: Optional[int] = hparams_lib.redefault("warmup_steps", 10000)
+    model_preset: str = setting("google-electra-small", hparams_lib.TEXT)
+    model_overrides: dict = setting(None, hparams_lib.rule("dict"), factory=dict)
     # generator size as fractions of the discriminator (heads = max(1, hidden // 64), ffn = 4 x hidden)
-    generator_hidden_size: float = 0.25
-    generator_layers: float = 1.0
-    untied_generator_embeddings: bool = False
+    generator_hidden_size: float = setting(0.25, hparams_lib.POSITIVE)
+    generator_layers: float = setting(1.0, hparams_lib.POSITIVE)
+    untied_generator_embeddings: bool = setting(False, hparams_lib.FLAG_RULE)
     # masking and sampling
-    mask_prob: float = 0.15
-    max_predictions_per_seq: Optional[int] = None  # default int((mask_prob + 0.005) * max_seq_length)
-    mask_token_prob: float = 0.85  # of the chosen positions, the rest keep their token (no random tokens)
-    temperature: float = 1.0
-    disallow_correct: bool = False
+    mask_prob: float = setting(0.15, hparams_lib.rule("float", 0, 1, low_open=True, high_open=True))
+    # default int((mask_prob + 0.005) * max_seq_length)
+    max_predictions_per_seq: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    # of the chosen positions, the rest keep their token (no random tokens)
+    mask_token_prob: float = setting(0.85, hparams_lib.FRACTION)
+    temperature: float = setting(1.0, hparams_lib.POSITIVE)
+    disallow_correct: bool = setting(False, hparams_lib.FLAG_RULE)
     # losses
-    gen_weight: float = 1.0
-    disc_weight: float = 50.0
-    # optimization
-    learning_rate: float = 5e-4
-    lr_decay_power: float = 1.0
-    weight_decay_rate: float = 0.01
-    warmup_steps: int = 10000
-    adam_epsilon: float = 1e-6
-    # False: the original's Adam (no bias correction: the first few hundred updates are 3-6x larger, which its
-    # 10k warmup steps absorb); True: Adam's bias correction (Keras/PyTorch AdamW), for short warmups
-    adam_bias_correction: bool = False
-    clip_norm: float = 1.0
+    gen_weight: float = setting(1.0, hparams_lib.NON_NEGATIVE)
+    disc_weight: float = setting(50.0, hparams_lib.NON_NEGATIVE)
     # schedule and data
-    train_steps: int = 1000000
-    train_batch_size: int = 128
-    max_seq_length: int = 128
+    train_steps: int = setting(1000000, hparams_lib.POSITIVE_INT)
+    train_batch_size: int = setting(128, hparams_lib.POSITIVE_INT)
+    max_seq_length: int = setting(128, hparams_lib.POSITIVE_INT)
     # bookkeeping
-    save_checkpoints_steps: int = 1000
-    keep_checkpoint_max: int = 5
+    save_checkpoints_steps: int = setting(1000, hparams_lib.POSITIVE_INT)
+    keep_checkpoint_max: int = setting(5, hparams_lib.POSITIVE_INT)
     # also keep every checkpoint whose step is a multiple of this (copied to MODEL_DIR/series/, never deleted,
     # as KcELECTRA kept each 100k-step checkpoint to fine-tune); None or 0 = off
-    keep_checkpoint_every_n_steps: Optional[int] = None
-    log_steps: int = 100
-    steps_per_execution: int = 1
-    seed: int = 42
-    source: str = ""  # where the preset's numbers come from
+    keep_checkpoint_every_n_steps: Optional[int] = setting(None, hparams_lib.rule("int", 0, optional=True))
+    log_steps: int = setting(100, hparams_lib.POSITIVE_INT)
+    steps_per_execution: int = setting(1, hparams_lib.POSITIVE_INT)
+    seed: int = setting(42, hparams_lib.ANY_INT)
+    source: str = setting("", hparams_lib.TEXT)  # where the preset's numbers come from
 
     def __post_init__(self):
+        super().__post_init__()
+        if self.layerwise_lr_decay != 1.0:
+            raise hparams_lib.SettingError("layerwise_lr_decay", "is for fine-tuning only: pre-training takes 1.0")
         if self.max_predictions_per_seq is None:
             self.max_predictions_per_seq = default_max_predictions(self.mask_prob, self.max_seq_length)
-        for name in ("train_steps", "train_batch_size", "max_seq_length", "steps_per_execution", "log_steps",
-                     "save_checkpoints_steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         every = self.keep_checkpoint_every_n_steps
-        if every is not None and (every < 0 or every % self.save_checkpoints_steps):
-            raise ValueError(f"keep_checkpoint_every_n_steps ({every}) must be 0 (off) or a multiple of "
-                             f"save_checkpoints_steps ({self.save_checkpoints_steps})")
-        if not 0 < self.mask_prob < 1:
-            raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
+        if every and every % self.save_checkpoints_steps:
+            raise hparams_lib.SettingError(
+                "keep_checkpoint_every_n_steps", f"({every}) must be 0 (off) or a multiple of "
+                f"save_checkpoints_steps ({self.save_checkpoints_steps})")
 
     @classmethod
     def from_json_file(cls, path, overrides=None):
         """The preset at `path` ← `overrides` (`--hparams`: a dict, JSON text or a .json file)."""
-        known = hparams_lib.field_names(cls)
-        values = io_utils.read_json(path)
-        hparams_lib.check_keys(values, known, path)
-        return cls(**{**values, **hparams_lib.parse_hparams(overrides, known)})
+        values, where = hparams_lib.parse_hparams_with_source(overrides, hparams_lib.field_names(cls))
+        return hparams_lib.build(cls, [(path, io_utils.read_json(path)), (where, values)])
 
     def to_json_file(self, path):
         io_utils.write_json(path, dataclasses.asdict(self))

@@ -17,8 +17,7 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from electra_tf import cli, io_utils
-from electra_tf.pretraining import rundir
+from electra_tf import cli, io_utils, rundir
 
 CURVES = ("disc_loss", "disc_auc", "masked_lm_accuracy")
 COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "black")

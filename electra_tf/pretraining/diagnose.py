@@ -26,11 +26,11 @@ import numpy as np
 import tensorflow as tf
 from absl import flags
 
-from electra_tf import cli
+from electra_tf import cli, rundir
 from electra_tf.data.pretraining_dataset import parse_examples
 from electra_tf.data.schema import shard_files
 from electra_tf.io_utils import expand_globs
-from electra_tf.pretraining import masking, rundir
+from electra_tf.pretraining import masking
 from electra_tf.pretraining.model import ElectraPretrainer
 from electra_tf.tokenization import load_vocab, special_token_ids
 

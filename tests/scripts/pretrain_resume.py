@@ -21,10 +21,10 @@ strategy_name, shards, vocab_file, config_file, output_dir = sys.argv[1:6]
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from electra_tf import weights  # noqa: E402
+from electra_tf import rundir, weights  # noqa: E402
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn  # noqa: E402
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS  # noqa: E402
-from electra_tf.pretraining import loop, rundir  # noqa: E402
+from electra_tf.pretraining import loop  # noqa: E402
 from electra_tf.pretraining.config import PretrainingConfig  # noqa: E402
 from electra_tf.tokenization import load_vocab, special_token_ids  # noqa: E402
 

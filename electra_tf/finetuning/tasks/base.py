@@ -1,5 +1,5 @@
 """What every task is: a name, its files per split, its labels and metrics, and the read → featurize → loss →
-evaluate → write-predictions protocol the trainer drives. The task families subclass `Task`."""
+evaluate → write-predictions protocol the fine-tuning run drives. The task families subclass `Task`."""
 
 import dataclasses
 import logging
@@ -48,7 +48,7 @@ class Task:
 
     head_type: ClassVar[str] = None
     # The labels and model outputs with a token axis (axis 1), which length-bucketed batches cut to the batch's
-    # width and pad back to max_seq_length (`trainer.FineTuner`): declared, never guessed from shapes.
+    # width and pad back to max_seq_length (`loop.FineTuner`): declared, never guessed from shapes.
     sequence_labels: ClassVar[tuple] = ()
     sequence_outputs: ClassVar[tuple] = ()
 

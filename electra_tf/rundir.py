@@ -1,5 +1,7 @@
 """A pre-training run directory (`run_pretraining.py --model_dir`): the configs written beside the checkpoints
-(checked against a resumed run's before anything is written), the checkpoint series, and one network's weights read from a checkpoint without building the trainer.
+(checked against a resumed run's before anything is written), the checkpoint series, and one network's weights
+read from a checkpoint without building the trainer. It sits below both the pre-training loop (which writes run
+directories) and the loaders (`pretrained`, which read them).
 
 Checkpoints are `MODEL_DIR/ckpt-<step>` (the rolling `keep_checkpoint_max` ones, managed by
 `tf.train.CheckpointManager`) and, with `keep_checkpoint_every_n_steps`, `MODEL_DIR/series/ckpt-<step>`: copies
