@@ -3,7 +3,7 @@
 progress bar, tf.data pipeline and iterator creation, dev predict, evaluate, checkpoint saves, best-weights save,
 JSON writes, and Python garbage collection) and, with `--cprofile FILE`, a cProfile of the whole run.
 
-    python bench/profile_finetuning_epoch.py --data_dir /work/data/nsmc [--init DIR | --preset tiny
+    python -m experiments.profile_finetuning_epoch --data_dir /work/data/nsmc [--init DIR | --preset tiny
         --vocab_size 8000] [--epochs 2] [--cprofile epoch.prof] [--json_out phases.json]
 
 Prints a table of phases (seconds per epoch) and each epoch's timeline (when its last step ended, when
