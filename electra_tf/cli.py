@@ -3,14 +3,17 @@
 User errors are bad flags (absl's parsing and validators), `app.UsageError`, and the errors our code raises for
 bad input: `ValueError` (with `json.JSONDecodeError`), missing or misplaced files (`OSError` subclasses, and
 `tf.errors.NotFoundError` / `PermissionDeniedError` / `InvalidArgumentError` of `tf.io.gfile`, and its
-"is a directory" / "is not a directory" `FailedPreconditionError`). Their messages name the file and line; an
-error about a path (an `OSError`'s `filename` or `io_utils.path_error`'s `path`, a `tf.io.gfile` error's path) that a flag gave, the path
-itself or one inside it, is prefixed with that flag (``error: --output_dir: …``) unless it names it already.
+"is a directory" / "is not a directory" `FailedPreconditionError`). Their messages name the file and line.
+An error about a file that a flag gave (the flag's value is the path or a directory holding it: an `OSError`'s
+`filename`, `io_utils.path_error`'s `path`, a `tf.io.gfile` error's path, or a path in a file error's message)
+is prefixed with that flag (``error: --output_dir: …``) unless it names it already; other messages (``FILE:LINE:
+…``) stay as they are.
 ``--verbosity=1`` (absl's ``-v 1``) re-raises them with the full traceback; other exceptions are bugs and
 always show their traceback. (TensorFlow's start-up lines are held back by `electra_tf` itself.)
 """
 
 import os
+import re
 import sys
 
 import tensorflow as tf
@@ -32,6 +35,7 @@ def fail(message):
 
 
 def _message(error):
+    """The one-line message of a user error, prefixed with the flag that gave the path it is about."""
     path = None
     if isinstance(error, tf.errors.OpError):
         converted = io_utils.as_os_error(error)
@@ -39,30 +43,46 @@ def _message(error):
     elif isinstance(error, OSError) and error.filename and error.strerror:  # raised by the OS
         path = str(error.filename)
         message = f"{path}: {error.strerror}"
-    elif isinstance(error, OSError):
-        path, message = getattr(error, "path", None), str(error)
     else:
         message = str(error) or type(error).__name__
-    flag = _flag_giving(path) if path else None
+        path = getattr(error, "path", None)
+    about_files = isinstance(error, (OSError, tf.errors.NotFoundError, tf.errors.PermissionDeniedError))
+    flag = _flag_giving(path) if path else (_flag_named_in(message) if about_files else None)
     return f"--{flag}: {message}" if flag and f"--{flag}" not in message else message
 
 
-def _flag_giving(path):
-    """The flag whose value (a path, or one of a repeated flag's) is `path` or a directory holding it; the
-    longest such value wins. None when no flag gave it or the flags are not parsed."""
-    path, best, best_length = os.path.normpath(path), None, 0
+def _path_flags():
+    """``(name, normalized path)`` for every parsed string flag value (each of a repeated flag's) that is a path
+    (holds a ``/`` or exists); empty when the flags are not parsed."""
     try:
-        items = {flags.FLAGS[name].name: flags.FLAGS[name].value for name in flags.FLAGS}.items()
+        values = {flags.FLAGS[name].name: flags.FLAGS[name].value for name in flags.FLAGS}
     except flags.UnparsedFlagAccessError:
-        return None
-    for name, value in items:
+        return []
+    found = []
+    for name, value in values.items():
         for candidate in value if isinstance(value, list) else [value]:
-            if not isinstance(candidate, str) or not candidate:
-                continue
-            candidate = os.path.normpath(candidate)
-            if (path == candidate or path.startswith(candidate.rstrip("/") + "/")) and len(candidate) > best_length:
-                best, best_length = name, len(candidate)
-    return best
+            if isinstance(candidate, str) and candidate and ("/" in candidate or tf.io.gfile.exists(candidate)):
+                found.append((name, os.path.normpath(candidate)))
+    return found
+
+
+def _flag_giving(path):
+    """The flag whose value is `path` or a directory holding it (the longest such value), else None."""
+    path = os.path.normpath(path)
+    matches = [(len(value), name) for name, value in _path_flags()
+               if path == value or path.startswith(value.rstrip("/") + "/")]
+    return max(matches)[1] if matches else None
+
+
+def _flag_named_in(message):
+    """The flag whose path value (the longest) appears in `message` as a whole path or a directory of one."""
+    matches = []
+    for name, value in _path_flags():
+        for found in re.finditer(re.escape(value), message):
+            after = message[found.end():found.end() + 1]
+            if after in ("", "/", "'", '"', ":", ";", ",", ")", " "):
+                matches.append((len(value), name))
+    return max(matches)[1] if matches else None
 
 
 def _is_user_error(error):

@@ -58,6 +58,8 @@ def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="p
     """Writes `model` as a transformers directory at `output_dir`, atomically; an existing `output_dir` must be
     empty or an earlier transformers directory, whose files that no export writes stay."""
     io_utils.check_replaceable(output_dir, is_transformers_directory, "transformers model")
+    if pytorch_subfolder and (os.path.isabs(pytorch_subfolder) or ".." in pytorch_subfolder.split("/")):
+        raise ValueError(f"--pytorch_subfolder={pytorch_subfolder!r} must be a folder inside --output_dir")
     arrays = weights.model_arrays(model)
     config = model.config.replace(architectures=[model.architecture])
     if model.head_type == "question_answering":

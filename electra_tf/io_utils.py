@@ -10,8 +10,8 @@ import tensorflow as tf
 
 
 def path_error(kind, message, path):
-    """`kind(message)` (an `OSError` subclass) with the attribute `path`: `cli` names the flag that gave it.
-    (Not `filename`, which would make the message ``[Errno None] None: 'path'``.)"""
+    """`kind(message)` (an `OSError` subclass, or `ValueError` for bad content) with the attribute `path`: `cli`
+    names the flag that gave it. (Not `filename`, which would make an `OSError` read ``[Errno None] None: …``.)"""
     error = kind(message)
     error.path = path
     return error
@@ -302,15 +302,18 @@ def read_json(path):
         try:
             return json.load(handle)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+            raise path_error(ValueError, f"{path}: invalid JSON at line {error.lineno}: {error.msg}", path) from error
 
 
 @contextlib.contextmanager
 def partial_directory(path):
     """Yields a new empty sibling directory of `path` for work in progress (``.NAME.incomplete-PID-RAND``,
     never inside `path`), after removing the partial work of killed runs; it is removed when the block ends,
-    unless the block renamed it away. Errors naming it name `path` instead."""
+    unless the block renamed it away. Errors naming it name `path` instead; `path` must not be a file (a
+    directory would replace it)."""
     path = path.rstrip("/")
+    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+        raise path_error(NotADirectoryError, f"{path} is a file, not a directory", path)
     _make_parent(path)
     remove_stale_partials(path)
     temporary = _partial_sibling(path)
@@ -321,6 +324,14 @@ def partial_directory(path):
     finally:
         if tf.io.gfile.exists(temporary):
             tf.io.gfile.rmtree(temporary)
+
+
+def check_directory_writable(path):
+    """Fails now, naming `path`, when the directory `path` cannot be made beside its siblings (a file is in the
+    way, the parent is read-only), so that a long job fails before its work rather than after; leaves nothing
+    but missing parent directories behind."""
+    with partial_directory(path):
+        pass
 
 
 def _names(directory):
@@ -390,10 +401,8 @@ def _blocked(source, relative):
 def check_replaceable(path, is_earlier, kind):
     """Raises unless `path` is missing, an empty directory or, per `is_earlier(path)`, an earlier output of
     this `kind`: a writer must not take over a directory of other files."""
-    if not tf.io.gfile.exists(path):
-        return
     if not tf.io.gfile.isdir(path):
-        raise path_error(NotADirectoryError, f"{path} is a file, not a directory", path)
+        return  # missing, or a file: `partial_directory` refuses it
     if _names(path) and not is_earlier(path):
         raise path_error(FileExistsError, f"{path} is not empty and holds no earlier {kind}: refusing to write over "
                          "files this export did not write (give a new or empty directory)", path)

@@ -47,7 +47,7 @@ def test_committed_sample_vocab_is_reproducible(tmp_path):
 def test_empty_input_is_a_clear_error(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="No non-empty line.*empty.txt"):
+    with pytest.raises(ValueError, match="--input: No non-empty line.*empty.txt"):
         build_vocab(str(empty), str(tmp_path / "out"), vocab_size=100, show_progress=False)
     assert not (tmp_path / "out" / "vocab.txt").exists()
 

@@ -111,7 +111,10 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
     if num_shards is not None and num_shards < 1:
         raise ValueError(f"num_shards={num_shards} must be at least 1")
     vocab_file = io_utils.existing_file(os.fspath(vocab_file), inside="vocab.txt")  # a model dir: its vocab.txt
-    vocab_tokens = load_checked_vocab(vocab_file)  # a missing or invalid vocab fails before any work
+    try:  # a missing or invalid vocab fails before any work
+        vocab_tokens = load_checked_vocab(vocab_file)
+    except ValueError as error:
+        raise ValueError(f"--vocab: {error}") from error
     files = expand_globs(inputs)
     total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
     if total_bytes == 0:
