@@ -106,7 +106,7 @@ def test_an_unwritable_output_is_named_by_its_flag_not_the_temporary_path(tmp_pa
     commands = {
         "--output": ["-m", "electra_tf.prepare", f"--input={CORPUS}", f"--output={read_only}/c.txt", "--noprogress"],
         "--output_dir": ["-m", "electra_tf.data.build_pretraining_data", f"--input={CORPUS}", f"--vocab={VOCAB}",
-                         f"--output_dir={read_only}/shards", "--noprogress"],
+                         f"--output_dir={read_only}/shards"],
     }
     results = _run_all({flag: arguments for flag, arguments in commands.items()})
     for flag, result in results.items():
