@@ -9,10 +9,16 @@ transformers 4.x TF classes prefer a root `model.safetensors` over `tf_model.h5`
 (`TypeError: 'builtins.safe_open' object is not iterable`, transformers 4.57 with any safetensors >= 0.4).
 `pytorch_subfolder=""` puts it in the root for PyTorch-only users. The directory is written to a
 temporary name and swapped in at the end, so a failed export leaves an earlier one intact.
+
+No export removes a file it did not write: an existing `output_dir` must be empty or an earlier export of the
+same kind (else it is refused, naming the directory), and the files in it that no export of that kind writes
+stay. The same holds for `--format saved_model` (`serving.export_saved_model`) and `keras_hub`
+(`formats.keras_hub.write_preset`).
 """
 
 import os
 
+import tensorflow as tf
 from absl import flags, logging
 
 from electra_tf import cli, io_utils, weights
@@ -20,16 +26,46 @@ from electra_tf.formats import hf_h5, keras_hub, pytorch
 from electra_tf.models import MODEL_CLASSES
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
-from electra_tf.tokenization import save_tokenizer_files
+from electra_tf.tokenization import TOKENIZER_FILES, save_tokenizer_files
+
+TRANSFORMERS_FILES = ("config.json", "tf_model.h5", "model.safetensors", *TOKENIZER_FILES)  # what an export writes
+_WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")
+
+
+def is_transformers_directory(path):
+    """Whether `path` holds a transformers model (`config.json` and weights; not a keras-hub preset)."""
+    if not any(tf.io.gfile.exists(os.path.join(path, name)) for name in _WEIGHT_FILES):
+        return False
+    try:
+        return tf.io.gfile.exists(os.path.join(path, "config.json")) and keras_hub.preset_class(path) is None
+    except ValueError:  # config.json is not JSON
+        return False
+
+
+def _transformers_owned(output_dir):
+    """`relative path → whether an export writes it` for the files of an earlier export at `output_dir`: its
+    files at the root and in a PyTorch subfolder (a folder holding `model.safetensors`)."""
+
+    def owned(relative):
+        folder, name = os.path.split(relative)
+        return name in TRANSFORMERS_FILES and (
+            not folder or tf.io.gfile.exists(os.path.join(output_dir, folder, "model.safetensors")))
+
+    return owned
 
 
 def export_transformers(model, output_dir, vocab_file=None, pytorch_subfolder="pytorch"):
-    """Writes `model` as a transformers directory at `output_dir` (replacing any earlier one atomically)."""
+    """Writes `model` as a transformers directory at `output_dir`, atomically; an existing `output_dir` must be
+    empty or an earlier transformers directory, whose files that no export writes stay."""
+    io_utils.check_replaceable(output_dir, is_transformers_directory, "transformers model")
+    if pytorch_subfolder and (os.path.isabs(pytorch_subfolder) or ".." in pytorch_subfolder.split("/")):
+        raise ValueError(f"--pytorch_subfolder={pytorch_subfolder!r} must be a folder inside --output_dir")
     arrays = weights.model_arrays(model)
     config = model.config.replace(architectures=[model.architecture])
     if model.head_type == "question_answering":
         config = config.with_labels(["LABEL_0", "LABEL_1"])
-    with io_utils.atomic_directory(output_dir) as directory:
+    owned = _transformers_owned(output_dir)
+    with io_utils.atomic_directory(output_dir, keep=lambda relative: not owned(relative)) as directory:
         pytorch_dir = os.path.join(directory, pytorch_subfolder) if pytorch_subfolder else directory
         for target in {directory, pytorch_dir}:
             config.to_json_file(os.path.join(target, "config.json"))
@@ -60,7 +96,8 @@ def define_flags():
     """Defines this command's flags (only when it runs as a program, so importing it defines none)."""
     flags.DEFINE_string("input", None, "A transformers directory, a keras-hub ELECTRA preset, a run_pretraining.py "
                         "model_dir, or an original ELECTRA TF1 checkpoint.")
-    flags.DEFINE_string("output_dir", None, "Directory to write.")
+    flags.DEFINE_string("output_dir", None, "Directory to write: new, empty, or an earlier export of the same "
+                        "--format (its other files stay).")
     flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model", "keras_hub"],
                       "transformers: a directory transformers loads; saved_model: DIR/<version>/ for TF Serving; "
                       "keras_hub: a preset keras_hub.models.ElectraBackbone/ElectraTokenizer.from_preset load "

@@ -9,8 +9,37 @@ import uuid
 import tensorflow as tf
 
 
+def path_error(kind, message, path):
+    """`kind(message)` (an `OSError` subclass, or `ValueError` for bad content) with the attribute `path`: `cli`
+    names the flag that gave it. (Not `filename`, which would make an `OSError` read ``[Errno None] None: …``.)"""
+    error = kind(message)
+    error.path = path
+    return error
+
+
+_OS_ERROR_KINDS = ((tf.errors.NotFoundError, FileNotFoundError), (tf.errors.PermissionDeniedError, PermissionError),
+                   (tf.errors.AlreadyExistsError, FileExistsError))
+
+
+def as_os_error(error):
+    """A `tf.io.gfile` error (``"PATH; Reason"``, ``"PATH is not a directory"``) as the matching `OSError`
+    subclass (`path_error`, ``"PATH: Reason"``); None for other errors."""
+    message = error.message if isinstance(error, tf.errors.OpError) else ""
+    kind = next((python for gfile, python in _OS_ERROR_KINDS if isinstance(error, gfile)), None)
+    if isinstance(error, tf.errors.FailedPreconditionError):
+        if message.endswith(" is not a directory"):
+            return path_error(NotADirectoryError, message, message[: -len(" is not a directory")])
+        if message.endswith("; Is a directory"):
+            kind = IsADirectoryError
+    path, separator, reason = message.rpartition("; ")
+    if kind is None or not separator or "/" not in path or "\n" in path:
+        return None
+    return path_error(kind, f"{path}: {reason}", path)
+
+
 def expand_globs(patterns):
-    """Returns the sorted files matched by one or more glob patterns; raises if one matches nothing."""
+    """Returns the sorted files matched by one or more glob patterns; raises if one matches nothing (naming a
+    directory given instead of its files)."""
     if isinstance(patterns, str):
         patterns = [patterns]
     files = []
@@ -18,9 +47,27 @@ def expand_globs(patterns):
         matched = sorted(tf.io.gfile.glob(pattern))
         matched = [path for path in matched if not tf.io.gfile.isdir(path)]
         if not matched:
-            raise FileNotFoundError(f"No file matches input pattern {pattern!r}")
+            if tf.io.gfile.isdir(pattern):
+                raise path_error(IsADirectoryError, f"{pattern!r} is a directory; give files or a glob, e.g. "
+                                 f"'{pattern.rstrip('/')}/*.txt'", pattern)
+            raise path_error(FileNotFoundError, f"No file matches input pattern {pattern!r}", pattern)
         files.extend(matched)
     return files
+
+
+def existing_file(path, inside=None):
+    """`path` when it is a file, or `path/inside` when `path` is a directory holding that file; raises
+    `FileNotFoundError` / `IsADirectoryError` naming `path` otherwise."""
+    if inside and tf.io.gfile.isdir(path):
+        candidate = os.path.join(path, inside)
+        if tf.io.gfile.exists(candidate) and not tf.io.gfile.isdir(candidate):
+            return candidate
+        raise path_error(IsADirectoryError, f"{path} is a directory without {inside}", path)
+    if tf.io.gfile.isdir(path):
+        raise path_error(IsADirectoryError, f"{path} is a directory; give a file", path)
+    if not tf.io.gfile.exists(path):
+        raise path_error(FileNotFoundError, f"{path}: no such file", path)
+    return path
 
 
 READ_BLOCK_BYTES = 1024 * 1024
@@ -161,18 +208,57 @@ def remove_stale_partials(path):
     return removed
 
 
+def _renamed(error, temporary, path):
+    """`error` (an `OSError` or a `tf.io.gfile` error) with the temporary name `temporary` replaced by `path`,
+    as an `OSError` subclass; None when it does not name `temporary`."""
+    if isinstance(error, tf.errors.OpError):
+        error = as_os_error(error)
+    if not isinstance(error, OSError):
+        return None
+    filename = str(getattr(error, "path", None) or error.filename or "")
+    message = f"{filename}: {error.strerror}" if error.filename and error.strerror else str(error)
+    if temporary not in message:
+        return None
+    return path_error(type(error), message.replace(temporary, path), filename.replace(temporary, path) or path)
+
+
+@contextlib.contextmanager
+def _naming(temporary, path):
+    """Errors of the block that name the temporary sibling `temporary` name `path` instead (what the user gave)."""
+    try:
+        yield
+    except (tf.errors.OpError, OSError) as error:
+        renamed = _renamed(error, temporary, path)
+        if renamed is None:
+            raise
+        raise renamed from error
+
+
+def _make_parent(path):
+    """Creates the parent directories of `path`; a failure names `path` (what the user gave), not a parent."""
+    parent = os.path.dirname(path.rstrip("/"))
+    if not parent:
+        return
+    try:
+        tf.io.gfile.makedirs(parent)
+    except (tf.errors.OpError, OSError) as error:
+        converted = as_os_error(error) if isinstance(error, tf.errors.OpError) else error
+        if converted is None:
+            raise
+        raise path_error(type(converted), f"cannot create {path}: {converted}", path) from error
+
+
 @contextlib.contextmanager
 def _partial_file(path):
     """Yields a temporary sibling of `path` to write (partial files of killed runs are removed first) and
     renames it onto `path` only on success: a reader sees the whole file or none."""
-    parent = os.path.dirname(path)
-    if parent:
-        tf.io.gfile.makedirs(parent)
+    _make_parent(path)
     remove_stale_partials(path)
     temporary = _partial_sibling(path)
     try:
-        yield temporary
-        tf.io.gfile.rename(temporary, path, overwrite=True)
+        with _naming(temporary, path):
+            yield temporary
+            tf.io.gfile.rename(temporary, path, overwrite=True)
     finally:
         if tf.io.gfile.exists(temporary):
             tf.io.gfile.remove(temporary)
@@ -180,9 +266,12 @@ def _partial_file(path):
 
 @contextlib.contextmanager
 def atomic_file(path, mode="w"):
-    """Opens `path` for writing through a temporary sibling (see `_partial_file`)."""
+    """Opens `path` for writing through a temporary sibling (see `_partial_file`). The temporary file is
+    created at once (`tf.io.gfile` creates it at the first write): an unwritable place fails before any work,
+    and writing nothing makes an empty file."""
     with _partial_file(path) as temporary:
         with tf.io.gfile.GFile(temporary, mode) as handle:
+            handle.write(b"" if "b" in mode else "")
             yield handle
 
 
@@ -208,28 +297,41 @@ def report(text, path=None):
 
 def read_json(path):
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"Missing file: {path}")
+        raise path_error(FileNotFoundError, f"Missing file: {path}", path)
     with tf.io.gfile.GFile(path, "r") as handle:
         try:
             return json.load(handle)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+            raise path_error(ValueError, f"{path}: invalid JSON at line {error.lineno}: {error.msg}", path) from error
 
 
 @contextlib.contextmanager
 def partial_directory(path):
     """Yields a new empty sibling directory of `path` for work in progress (``.NAME.incomplete-PID-RAND``,
     never inside `path`), after removing the partial work of killed runs; it is removed when the block ends,
-    unless the block renamed it away."""
+    unless the block renamed it away. Errors naming it name `path` instead; `path` must not be a file (a
+    directory would replace it)."""
     path = path.rstrip("/")
+    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+        raise path_error(NotADirectoryError, f"{path} is a file, not a directory", path)
+    _make_parent(path)
     remove_stale_partials(path)
     temporary = _partial_sibling(path)
-    tf.io.gfile.makedirs(temporary)
     try:
-        yield temporary
+        with _naming(temporary, path):
+            tf.io.gfile.makedirs(temporary)
+            yield temporary
     finally:
         if tf.io.gfile.exists(temporary):
             tf.io.gfile.rmtree(temporary)
+
+
+def check_directory_writable(path):
+    """Fails now, naming `path`, when the directory `path` cannot be made beside its siblings (a file is in the
+    way, the parent is read-only), so that a long job fails before its work rather than after; leaves nothing
+    but missing parent directories behind."""
+    with partial_directory(path):
+        pass
 
 
 def _names(directory):
@@ -243,30 +345,31 @@ def _remove(path):
         tf.io.gfile.remove(path)
 
 
-def _copy_tree(source, target):
-    if not tf.io.gfile.isdir(source):
-        tf.io.gfile.copy(source, target, overwrite=True)
-        return
-    for name in _names(source):
-        tf.io.gfile.makedirs(target)
-        _copy_tree(os.path.join(source, name), os.path.join(target, name))
+def _files(directory):
+    """The relative paths of the files under `directory` (none when it is missing)."""
+    if not tf.io.gfile.isdir(directory):
+        return []
+    root = directory.rstrip("/")
+    return sorted(os.path.join(folder.rstrip("/")[len(root):].strip("/"), name)
+                  for folder, _, names in tf.io.gfile.walk(root) for name in names)
 
 
 def replace_directory(source, path, keep=None):
-    """Puts directory `source` in place of `path`, keeping the entries of the earlier `path` that `source`
-    lacks and for whose names `keep(name)` is true.
+    """Puts directory `source` in place of `path`, keeping each file of the earlier `path` (at any depth) that
+    `source` lacks and whose relative path `keep(relative)` accepts; without `keep` nothing is kept.
 
     Locally this is two renames (the earlier `path` waits aside as ``.NAME.old-PID-RAND``, which
-    `remove_stale_partials` puts back if a kill comes between them; kept entries are copied first). On object
-    stores (``gs://``) each file is renamed into place one by one and the earlier entries not kept are removed.
+    `remove_stale_partials` puts back if a kill comes between them; kept files are copied first). On object
+    stores (``gs://``) each file is renamed into place one by one and the earlier files not kept are removed.
     """
     path = path.rstrip("/")
-    new = set(_names(source))
-    others = [name for name in _names(path) if name not in new]
-    kept = [name for name in others if keep and keep(name)]
+    new = set(_files(source))
+    old = [relative for relative in _files(path) if relative not in new]
+    kept = [relative for relative in old if keep and keep(relative) and not _blocked(source, relative)]
     if _is_local(path):
-        for name in kept:
-            _copy_tree(os.path.join(path, name), os.path.join(source, name))
+        for relative in kept:
+            tf.io.gfile.makedirs(os.path.dirname(os.path.join(source, relative)))
+            tf.io.gfile.copy(os.path.join(path, relative), os.path.join(source, relative), overwrite=True)
         backup = None
         if os.path.exists(path):
             backup = _partial_sibling(path, BACKUP)
@@ -275,23 +378,41 @@ def replace_directory(source, path, keep=None):
         if backup:
             tf.io.gfile.rmtree(backup)
         return
-    for name in others:
-        if name not in kept:
-            _remove(os.path.join(path, name))
-    for directory, _, files in tf.io.gfile.walk(source):
-        relative = directory.rstrip("/")[len(source.rstrip("/")):].strip("/")
-        target_dir = os.path.join(path, relative) if relative else path
-        tf.io.gfile.makedirs(target_dir)
-        for name in files:
-            tf.io.gfile.rename(os.path.join(directory, name), os.path.join(target_dir, name), overwrite=True)
+    for relative in old:
+        if relative not in kept:
+            tf.io.gfile.remove(os.path.join(path, relative))
+    for relative in new:
+        tf.io.gfile.makedirs(os.path.dirname(os.path.join(path, relative)))
+        tf.io.gfile.rename(os.path.join(source, relative), os.path.join(path, relative), overwrite=True)
     tf.io.gfile.rmtree(source)
 
 
+def _blocked(source, relative):
+    """Whether `source` holds something where the file `relative` would go: a file where one of its parent
+    directories would be, or a directory in its place."""
+    parts = relative.split("/")
+    for depth in range(1, len(parts)):
+        parent = os.path.join(source, *parts[:depth])
+        if tf.io.gfile.exists(parent) and not tf.io.gfile.isdir(parent):
+            return True
+    return tf.io.gfile.exists(os.path.join(source, relative))
+
+
+def check_replaceable(path, is_earlier, kind):
+    """Raises unless `path` is missing, an empty directory or, per `is_earlier(path)`, an earlier output of
+    this `kind`: a writer must not take over a directory of other files."""
+    if not tf.io.gfile.isdir(path):
+        return  # missing, or a file: `partial_directory` refuses it
+    if _names(path) and not is_earlier(path):
+        raise path_error(FileExistsError, f"{path} is not empty and holds no earlier {kind}: refusing to write over "
+                         "files this export did not write (give a new or empty directory)", path)
+
+
 @contextlib.contextmanager
-def atomic_directory(path):
-    """Yields a temporary sibling directory that replaces `path` (`replace_directory`) only when the block
-    finishes without error; a kill at any moment leaves `path` as it was or complete (locally), and the next
-    use of `path` removes the leftovers."""
+def atomic_directory(path, keep=None):
+    """Yields a temporary sibling directory that replaces `path` (`replace_directory`, with `keep`) only when
+    the block finishes without error; a kill at any moment leaves `path` as it was or complete (locally), and
+    the next use of `path` removes the leftovers."""
     with partial_directory(path) as temporary:
         yield temporary
-        replace_directory(temporary, path)
+        replace_directory(temporary, path, keep)

@@ -8,10 +8,10 @@ largest absolute difference of the outputs.
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from electra_tf import io_utils
-from electra_tf.pretrained import load_pretrained
+from electra_tf import cli, io_utils
+from electra_tf.pretrained import detect_source, load_pretrained
 
 FLAGS = flags.FLAGS
 
@@ -36,6 +36,11 @@ def compare(model_dir):
     """Max |ours − transformers| per framework for one directory."""
     import transformers  # heavy, and only this check needs it
 
+    source = detect_source(model_dir)
+    if source != "transformers":
+        raise ValueError(f"--model_dir {model_dir} holds a {source} model, not a transformers directory; export it "
+                         "first (python -m electra_tf.export --input ... --output_dir ...)")
+    transformers.logging.set_verbosity_error()  # its load notices are not this report
     ours = load_pretrained(model_dir)
     batch = sample_batch(ours.config.vocab_size)
     names = _OUTPUTS.get(ours.head_type, ["logits"])
@@ -77,4 +82,4 @@ def main(argv):
 if __name__ == "__main__":
     define_flags()
     flags.mark_flag_as_required("model_dir")
-    app.run(main)
+    cli.run(main)

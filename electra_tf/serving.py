@@ -162,16 +162,21 @@ class ServingModule(tf.Module):
                 "predict_text_pair": self.predict_text_pair}
 
 
+def _versions(base_dir):
+    return [int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_dir) if name.rstrip("/").isdigit()]
+
+
 def next_version(base_dir):
     """1 for a new base directory, else one more than the largest numeric version in it."""
     if not tf.io.gfile.isdir(base_dir):
         return 1
-    versions = [int(name.rstrip("/")) for name in tf.io.gfile.listdir(base_dir) if name.rstrip("/").isdigit()]
-    return max(versions, default=0) + 1
+    return max(_versions(base_dir), default=0) + 1
 
 
 def export_saved_model(model, base_dir, vocab_file, max_length=None, bucket_width=DEFAULT_BUCKET_WIDTH):
-    """Writes `model` with its tokenizer as `base_dir/<next version>/`; returns that directory."""
+    """Writes `model` with its tokenizer as `base_dir/<next version>/`; returns that directory. An existing
+    `base_dir` must be empty or hold versions already (nothing in it is removed)."""
+    io_utils.check_replaceable(base_dir, _versions, "SavedModel version (a numbered directory)")
     max_length = max_length or min(512, model.config.max_position_embeddings)
     module = ServingModule(model, vocab_file, max_length, bucket_width)
     version_dir = os.path.join(base_dir, str(next_version(base_dir)))

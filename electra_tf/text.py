@@ -129,7 +129,8 @@ class LineReader:
         return sum(tf.io.gfile.stat(path).length for path in self.files)
 
     def __iter__(self):
-        bar = tqdm(total=self.total_bytes(), unit="B", unit_scale=True, desc="reading", disable=not self.progress)
+        total = self.total_bytes()
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc="reading", disable=not self.progress or not total)
         with bar:
             for path in self.files:
                 line_number = 0

@@ -19,10 +19,10 @@ and cut back to `vocab_size` in the trainer's order). Morpheme boundaries are ch
 analyzers that rewrite forms (Kiwi: ``했`` → ``하 + 었``) still cut the original text.
 The output is deterministic for the same input and options.
 
-``--merge_vocab OTHER/vocab.txt`` (KcELECTRA: 30,000 trained + the rest of KoELECTRA's = 50,135) appends,
-in OTHER's order, every token of OTHER that the trained vocabulary lacks (OTHER's special and ``[unusedN]``
-tokens skipped); every trained id stays unchanged and `vocab_size` counts the trained part only. The
-overlap is printed and written to ``output_dir/merge_report.json``.
+``--merge_vocab OTHER/vocab.txt`` (or the directory ``OTHER``; KcELECTRA: 30,000 trained + the rest of
+KoELECTRA's = 50,135) appends, in OTHER's order, every token of OTHER that the trained vocabulary lacks
+(OTHER's special and ``[unusedN]`` tokens skipped); every trained id stays unchanged and `vocab_size` counts
+the trained part only. The overlap is printed and written to ``output_dir/merge_report.json``.
 """
 
 import collections
@@ -33,7 +33,7 @@ import sys
 from absl import app, flags
 
 from electra_tf import cli
-from electra_tf.io_utils import expand_globs, write_json
+from electra_tf.io_utils import check_directory_writable, existing_file, expand_globs, write_json
 from electra_tf.text import CLEANING_PRESETS, LineReader
 from electra_tf.tokenization import (SPECIAL_TOKENS, is_isolated_char, is_removed_char, load_vocab,
                                      save_tokenizer_files)
@@ -182,9 +182,10 @@ def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=
     """Trains a WordPiece vocabulary on the lines of `inputs` and writes ``output_dir/vocab.txt`` and
     ``tokenizer_config.json`` (atomically). Returns the list of tokens.
 
-    `merge_vocab`: a ``vocab.txt`` whose missing tokens are appended (`merge_vocabularies`); `vocab_size`
-    is then the size of the trained part, and ``merge_report.json`` records the overlap."""
-    other = load_vocab(merge_vocab) if merge_vocab else None  # a missing file fails before training
+    `merge_vocab`: a ``vocab.txt`` (or a directory holding one) whose missing tokens are appended
+    (`merge_vocabularies`); `vocab_size` is then the size of the trained part, and ``merge_report.json``
+    records the overlap."""
+    merge_vocab, other = _merge_tokens(merge_vocab) if merge_vocab else (None, None)  # fails before training
     reserved = SPECIAL_TOKENS + unused_tokens(num_unused)
     if vocab_size <= len(reserved):
         raise ValueError(f"vocab_size={vocab_size} leaves no room for learned tokens after the "
@@ -192,6 +193,7 @@ def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=
     if pretokenizer not in PRETOKENIZERS:
         raise ValueError(f"pretokenizer={pretokenizer!r} is not one of {', '.join(PRETOKENIZERS)}")
     files = expand_globs(inputs)
+    check_directory_writable(output_dir)  # before the training, not after it
     morphemes = pretokenizer != "none"
     reader = LineReader(files, cleaning, progress=show_progress)
     texts = _training_texts(reader, pretokenizer)
@@ -233,6 +235,15 @@ def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=
     return tokens
 
 
+def _merge_tokens(merge_vocab):
+    """``(path, tokens)`` of `--merge_vocab` (a ``vocab.txt`` or a directory holding one); errors name the flag."""
+    path = existing_file(merge_vocab, inside="vocab.txt")
+    try:
+        return path, load_vocab(path)
+    except ValueError as error:
+        raise ValueError(f"--merge_vocab: {error}") from error
+
+
 def merge_vocabularies(trained, other):
     """`trained` followed by the tokens of `other` it lacks, in `other`'s order (special and ``[unusedN]``
     tokens of `other` skipped). Returns ``(tokens, report)``; `report` counts the overlap."""
@@ -252,7 +263,7 @@ def _checked_nonempty(texts, files):
         count += 1
         yield text
     if count == 0:
-        raise ValueError(f"No non-empty line to build a vocabulary from in {', '.join(files)}")
+        raise ValueError(f"--input: No non-empty line to build a vocabulary from in {', '.join(files)}")
 
 
 FLAGS = flags.FLAGS
@@ -269,8 +280,8 @@ def define_flags():
     flags.DEFINE_integer("num_unused", 0, "Number of [unusedN] tokens after the special tokens.")
     flags.DEFINE_enum("pretokenizer", "none", PRETOKENIZERS, "Morpheme analyzer applied before WordPiece training.")
     flags.DEFINE_enum("cleaning", "none", CLEANING_PRESETS, "Cleaning preset (NFC is always applied).")
-    flags.DEFINE_string("merge_vocab", None, "A vocab.txt whose tokens missing from the trained vocabulary "
-                        "are appended (its special and [unusedN] tokens skipped).")
+    flags.DEFINE_string("merge_vocab", None, "A vocab.txt (or a model directory holding one) whose tokens missing "
+                        "from the trained vocabulary are appended (its special and [unusedN] tokens skipped).")
 
 
 def main(argv):

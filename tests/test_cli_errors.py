@@ -1,11 +1,14 @@
 """Every command ends a user error with exactly one ``error:`` line naming the flag or file, no traceback, and
-exit status 2; ``--verbosity=1`` shows the traceback."""
+exit status 2 (TensorFlow's start-up lines held back); ``--verbosity=1`` shows the traceback."""
 
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
+
+import electra_tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -37,7 +40,7 @@ CASES = {
               lambda tmp: ["vocab_size=3"]),
     "build_pretraining_data": (lambda tmp: ["-m", "electra_tf.data.build_pretraining_data", f"--input={CORPUS}",
                                             f"--vocab={tmp}/no-vocab.txt", f"--output_dir={tmp}/shards"],
-                               lambda tmp: [f"{tmp}/no-vocab.txt"]),
+                               lambda tmp: [f"--vocab: {tmp}/no-vocab.txt"]),
     "export": (lambda tmp: ["-m", "electra_tf.export", f"--input={tmp}/no-model", f"--output_dir={tmp}/out"],
                lambda tmp: [f"{tmp}/no-model"]),
     "recipe": (lambda tmp: ["-m", "electra_tf.recipe", "--recipe=no-such-recipe", f"--input={CORPUS}",
@@ -60,6 +63,12 @@ CASES = {
     "stray argument": (lambda tmp: ["-m", "electra_tf.prepare", f"--input={CORPUS}", f"--output={tmp}/o.txt",
                                     "extra"],
                        lambda tmp: ["extra"]),
+    "--input is a directory": (lambda tmp: ["-m", "electra_tf.prepare", f"--input={tmp}", f"--output={tmp}/o.txt"],
+                               lambda tmp: [f"--input: '{tmp}' is a directory"]),
+    "--merge_vocab directory without vocab.txt": (
+        lambda tmp: ["-m", "electra_tf.vocab", f"--input={CORPUS}", f"--output_dir={tmp}/v", "--vocab_size=2000",
+                     f"--merge_vocab={tmp}"],
+        lambda tmp: [f"--merge_vocab: {tmp} is a directory without vocab.txt"]),
 }
 
 
@@ -75,3 +84,117 @@ def test_verbosity_shows_the_traceback(tmp_path):
     result = _run(["-m", "electra_tf.export", f"--input={tmp_path}/no-model", f"--output_dir={tmp_path}/o",
                    "--verbosity=1"])
     assert result.returncode != 0 and "Traceback" in result.stderr and f"{tmp_path}/no-model" in result.stderr
+
+
+def _read_only_directory(tmp_path):
+    """A directory this process cannot create entries in (``/sys`` for root, which ignores permissions)."""
+    if os.geteuid() != 0:
+        directory = tmp_path / "read-only"
+        directory.mkdir()
+        directory.chmod(0o555)
+        return str(directory)
+    try:
+        os.mkdir("/sys/electra-tf-probe")
+    except OSError:
+        return "/sys"
+    os.rmdir("/sys/electra-tf-probe")
+    pytest.skip("no read-only directory available to root here")
+
+
+def test_an_unwritable_output_is_named_by_its_flag_not_the_temporary_path(tmp_path):
+    read_only = _read_only_directory(tmp_path)
+    commands = {
+        "--output": ["-m", "electra_tf.prepare", f"--input={CORPUS}", f"--output={read_only}/c.txt", "--noprogress"],
+        "--output_dir": ["-m", "electra_tf.data.build_pretraining_data", f"--input={CORPUS}", f"--vocab={VOCAB}",
+                         f"--output_dir={read_only}/shards"],
+    }
+    results = _run_all({flag: arguments for flag, arguments in commands.items()})
+    for flag, result in results.items():
+        line = _one_error_line(result)
+        assert line.startswith(f"error: {flag}: {read_only}/") and "incomplete" not in line, line
+
+
+def _run_all(commands, env=None):
+    """Runs ``{key: arguments}`` as concurrent `python` processes; returns ``{key: CompletedProcess}``."""
+    env = env or {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    processes = {key: subprocess.Popen([sys.executable, *arguments], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True) for key, arguments in commands.items()}
+    results = {}
+    for key, process in processes.items():
+        stdout, stderr = process.communicate(timeout=600)
+        results[key] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return results
+
+
+def test_every_command_prints_exactly_one_stderr_line_for_a_bad_flag_value(tmp_path):
+    """Without TF_CPP_MIN_LOG_LEVEL: TensorFlow's start-up lines (different on each CPU) must not show."""
+    missing = str(tmp_path / "missing")
+    commands = {
+        "prepare": ["-m", "electra_tf.prepare", f"--input={CORPUS}", f"--output={tmp_path}/o.txt", "--cleaning=bogus"],
+        "vocab": ["-m", "electra_tf.vocab", f"--input={CORPUS}", f"--output_dir={tmp_path}/v", "--vocab_size=2000",
+                  "--pretokenizer=bogus"],
+        "build_pretraining_data": ["-m", "electra_tf.data.build_pretraining_data", f"--input={CORPUS}",
+                                   f"--vocab={VOCAB}", f"--output_dir={tmp_path}/s", "--max_seq_length=abc"],
+        "pretraining": ["-m", "electra_tf.pretraining", f"--config={PRETRAIN_TINY}", f"--model_dir={tmp_path}/m",
+                        "--export_only=maybe"],
+        "finetuning": ["-m", "electra_tf.finetuning", "--task=nsmc", f"--config={FINETUNE_TINY}",
+                       f"--init_checkpoint={missing}", f"--data_dir={missing}", f"--output_dir={tmp_path}/f",
+                       "--skip_bad_rows=maybe"],
+        "export": ["-m", "electra_tf.export", f"--input={missing}", f"--output_dir={tmp_path}/e", "--format=onnx"],
+        "parity": ["-m", "electra_tf.parity", f"--model_dir={missing}"],
+        "serving": ["-m", "electra_tf.serving", f"--saved_model_dir={missing}", "--text=안녕"],
+        "recipe": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", f"--input={CORPUS}",
+                   f"--work_dir={tmp_path}/w", "--scale=huge"],
+        "pipeline": ["-m", "electra_tf.pipeline", f"--work_dir={tmp_path}/d", "--hparams={not json"],
+    }
+    env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    for command, result in _run_all(commands, env).items():
+        assert result.returncode == 2, (command, result.stderr[-3000:])
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (command, result.stderr[-3000:])
+
+
+FAKE_TENSORFLOW = """
+import os
+os.write(2, b"C++ start-up line\\n")
+if os.environ.get("FAIL_IMPORT"):
+    raise ImportError("broken install")
+
+class config:
+    @staticmethod
+    def list_physical_devices():
+        os.write(2, b"device probe line\\n")
+        return []
+"""
+
+
+@pytest.mark.parametrize("case", ["held", "--verbosity=1", "-v 1", "environment", "failed import"])
+def test_tensorflow_start_up_output_is_held_back_unless_asked(case, tmp_path):
+    """The mechanism, with a stand-in `tensorflow` that writes to fd 2 as the real one's C++ does."""
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(textwrap.dedent(FAKE_TENSORFLOW))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), ROOT])}
+    env.pop(electra_tf.SHOW_STARTUP_ENV, None)
+    arguments = {"--verbosity=1": ["--verbosity=1"], "-v 1": ["-v", "1"]}.get(case, [])
+    if case == "environment":
+        env[electra_tf.SHOW_STARTUP_ENV] = "1"
+    if case == "failed import":
+        env["FAIL_IMPORT"] = "1"
+    code = "import electra_tf, sys; print(repr(electra_tf.TENSORFLOW_STARTUP_LOG))"
+    result = subprocess.run([sys.executable, "-c", code, *arguments], env=env, capture_output=True, text=True,
+                            timeout=120)
+    if case == "held":
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert result.stdout.strip() == repr("C++ start-up line\ndevice probe line\n")
+    elif case == "failed import":
+        assert result.returncode == 1 and result.stderr.startswith("C++ start-up line\n")
+        assert "broken install" in result.stderr
+    else:
+        assert result.returncode == 0 and result.stderr == "C++ start-up line\ndevice probe line\n", result.stderr
+
+
+@pytest.mark.parametrize("argv, asked", [(["--verbosity=1"], True), (["--verbosity", "2"], True), (["-v=1"], True),
+                                         (["--verbosity=0"], False), (["-v", "x"], False), (["--input=-v"], False),
+                                         ([], False)])
+def test_verbosity_is_read_from_the_command_line_before_flags_are_parsed(argv, asked):
+    assert electra_tf._verbosity_asked(argv) is asked

@@ -86,6 +86,56 @@ def test_killed_directory_writer_leaves_the_earlier_output_and_the_next_run_clea
     assert _partials(tmp_path) == [] and os.listdir(output) == ["config.json"]
 
 
+def test_a_directory_swap_keeps_the_files_keep_accepts_at_any_depth(tmp_path):
+    output = tmp_path / "out"
+    (output / "sub").mkdir(parents=True)
+    for name in ("ours.bin", "theirs.txt", "sub/ours.bin", "sub/theirs.txt"):
+        (output / name).write_text("earlier")
+    with io_utils.atomic_directory(str(output), keep=lambda relative: not relative.endswith("ours.bin")) as new:
+        os.makedirs(os.path.join(new, "sub"))
+        open(os.path.join(new, "sub", "new.bin"), "w").write("new")
+    assert _tree(output) == {"theirs.txt": b"earlier", os.path.join("sub", "theirs.txt"): b"earlier",
+                             os.path.join("sub", "new.bin"): b"new"}
+    with io_utils.atomic_directory(str(output)) as new:  # without `keep` the new directory is all there is
+        open(os.path.join(new, "only.txt"), "w").write("x")
+    assert _tree(output) == {"only.txt": b"x"} and _partials(tmp_path) == []
+
+
+def test_on_object_stores_a_directory_swap_keeps_the_files_keep_accepts():
+    base = "ram://keep-test/out"
+    for name in ("ours.bin", "sub/theirs.txt", "sub/ours.bin"):
+        io_utils.write_json(f"{base}/{name}", name)
+    with io_utils.atomic_directory(base, keep=lambda relative: not relative.endswith("ours.bin")) as new:
+        io_utils.write_json(f"{new}/sub/new.bin", "new")
+    assert io_utils._files(base) == ["sub/new.bin", "sub/theirs.txt"]
+    assert io_utils.read_json(f"{base}/sub/theirs.txt") == "sub/theirs.txt"
+
+
+def test_a_file_is_never_replaced_by_a_directory(tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(NotADirectoryError, match="notes is a file"):
+        with io_utils.atomic_directory(str(tmp_path / "notes")):
+            pass
+    with pytest.raises(NotADirectoryError, match="notes is a file"):  # the shard builder swaps directories too
+        build_pretraining_data(CORPUS, VOCAB, str(tmp_path / "notes"), max_seq_length=64, progress=False)
+    assert (tmp_path / "notes").read_text() == "mine" and sorted(os.listdir(tmp_path)) == ["notes"]
+
+
+def test_errors_about_the_temporary_sibling_name_the_output(tmp_path, monkeypatch):
+    makedirs = tf.io.gfile.makedirs
+
+    def refuse(path):  # as a read-only parent would, for the temporary sibling only
+        if ".incomplete-" in path:
+            raise tf.errors.PermissionDeniedError(None, None, f"{path}; Permission denied")
+        makedirs(path)
+
+    monkeypatch.setattr(tf.io.gfile, "makedirs", refuse)
+    with pytest.raises(PermissionError) as raised:
+        with io_utils.partial_directory(str(tmp_path / "out")):
+            pass
+    assert str(raised.value) == f"{tmp_path}/out: Permission denied" and raised.value.path == str(tmp_path / "out")
+
+
 def _build_command(inputs, output, *extra):
     return [sys.executable, "-m", "electra_tf.data.build_pretraining_data", *(f"--input={path}" for path in inputs),
             f"--vocab={VOCAB}", f"--output_dir={output}", "--max_seq_length=64", "--num_shards=4", *extra]

@@ -133,6 +133,11 @@ def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
     with pytest.raises(Exception):
         export_saved_model(model, base, str(tmp_path / "missing_vocab.txt"))
     assert sorted(os.listdir(base)) == ["1", "2"]  # the failed export left nothing behind
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no earlier SavedModel version"):
+        export_saved_model(model, str(tmp_path / "other"), VOCAB)
+    assert os.listdir(tmp_path / "other") == ["keep.txt"]
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run([cli, "show", "--dir", second, "--all"], capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]

@@ -47,7 +47,7 @@ def test_committed_sample_vocab_is_reproducible(tmp_path):
 def test_empty_input_is_a_clear_error(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="No non-empty line.*empty.txt"):
+    with pytest.raises(ValueError, match="--input: No non-empty line.*empty.txt"):
         build_vocab(str(empty), str(tmp_path / "out"), vocab_size=100, show_progress=False)
     assert not (tmp_path / "out" / "vocab.txt").exists()
 
@@ -125,17 +125,18 @@ def test_merge_vocabularies_appends_missing_tokens_in_order():
 @pytest.fixture(scope="module")
 def merged_vocab(tmp_path_factory):
     """A 1,500-token trained vocabulary merged with the 2,000-token sample vocabulary (built in a subprocess
-    through the command line)."""
+    through the command line, `--merge_vocab` given the directory that holds it)."""
     base = tmp_path_factory.mktemp("merge")
     alone = build_vocab(SAMPLE_CORPUS, str(base / "alone"), vocab_size=1500, num_unused=3, show_progress=False)
     other = os.path.join(SAMPLE_VOCAB_DIR, "vocab.txt")
     command = [sys.executable, "-m", "electra_tf.vocab", "--input", SAMPLE_CORPUS, "--output_dir",
                str(base / "merged"), "--vocab_size", "1500", "--num_unused", "3",
-               "--merge_vocab", other]
+               "--merge_vocab", SAMPLE_VOCAB_DIR]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr
     assert "already trained" in done.stderr
+    assert json.loads((base / "merged" / "merge_report.json").read_text())["merged_from"] == other
     return alone, load_vocab(other), str(base / "merged")
 
 

@@ -18,6 +18,8 @@ from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
 from electra_tf.models import build_model
 from electra_tf.pretrained import load_pretrained
 
+VOCAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "sample_vocab",
+                     "vocab.txt")
 SMALL = ElectraConfig(vocab_size=300, embedding_size=32, hidden_size=64, num_hidden_layers=2,
                       num_attention_heads=1, intermediate_size=128, max_position_embeddings=64)
 
@@ -119,6 +121,27 @@ def test_failed_export_keeps_the_earlier_export(tmp_path):
         export_transformers(model, target, vocab_file=str(tmp_path / "no_vocab.txt"))
     assert (tmp_path / "export" / "tf_model.h5").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["export"]  # no temporary directory left behind
+
+
+def test_export_keeps_files_it_did_not_write_and_refuses_other_directories(tmp_path):
+    model = build_model(SMALL, "discriminator")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="holds no earlier transformers model"):
+        export_transformers(model, str(foreign))
+    assert os.listdir(foreign) == ["keep.txt"]
+    target = tmp_path / "export"
+    export_transformers(model, str(target), vocab_file=VOCAB)
+    (target / "keep.txt").write_text("mine")
+    (target / "pytorch" / "notes.md").write_text("mine too")
+    export_transformers(model, str(target), pytorch_subfolder="")  # no vocabulary, weights at the root
+    names = sorted(os.path.relpath(os.path.join(folder, name), target) for folder, _, files in os.walk(target)
+                   for name in files)
+    assert names == ["config.json", "keep.txt", "model.safetensors", "pytorch/notes.md", "tf_model.h5"]
+    with pytest.raises(ValueError, match="--pytorch_subfolder='../out' must be a folder inside"):
+        export_transformers(model, str(target), pytorch_subfolder="../out")
+    assert sorted(os.listdir(tmp_path)) == ["export", "foreign"]
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "float32"])

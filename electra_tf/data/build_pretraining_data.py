@@ -91,7 +91,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
 
     Args:
       inputs: a file, glob or list of them (local or ``gs://``), one sentence per line.
-      vocab_file: the WordPiece ``vocab.txt``.
+      vocab_file: the WordPiece ``vocab.txt`` (or a directory holding it).
       output_dir: where ``pretrain_data.tfrecord-*`` and ``stats.json`` go; must be empty unless `overwrite`.
       max_seq_length: tokens per example, [CLS]/[SEP] included.
       num_shards: number of output files (default: `default_num_shards` of the input size).
@@ -110,11 +110,15 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         raise ValueError(f"num_workers={num_workers} must be at least 1")
     if num_shards is not None and num_shards < 1:
         raise ValueError(f"num_shards={num_shards} must be at least 1")
-    vocab_tokens = load_checked_vocab(os.fspath(vocab_file))  # a missing or invalid vocab fails before any work
+    vocab_file = io_utils.existing_file(os.fspath(vocab_file), inside="vocab.txt")  # a model dir: its vocab.txt
+    try:  # a missing or invalid vocab fails before any work
+        vocab_tokens = load_checked_vocab(vocab_file)
+    except ValueError as error:
+        raise ValueError(f"--vocab: {error}") from error
     files = expand_globs(inputs)
     total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
     if total_bytes == 0:
-        raise ValueError(f"Empty corpus: the input files {files} hold no text")
+        raise ValueError(f"--input: Empty corpus: the input files {files} hold no text")
     _check_output_dir(output_dir, overwrite)
     num_shards = num_shards or default_num_shards(total_bytes)
     plan = plan_shards(files, num_shards, blanks_separate_docs)
@@ -131,7 +135,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
             results = run_tasks(tasks, processes, bar.update)
         stats = _merge_stats(results)
         if stats["examples"] == 0:
-            raise ValueError(f"Empty corpus: no tokens in the input files {files} "
+            raise ValueError(f"--input: Empty corpus: no tokens in the input files {files} "
                              f"({stats['lines']} lines, {stats['empty_lines']} blank)")
         stats.update(
             inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files),
@@ -152,7 +156,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
 
 def _define_flags():
     flags.DEFINE_multi_string("input", None, "Corpus file or glob (local or gs://); repeatable.", required=True)
-    flags.DEFINE_string("vocab", None, "WordPiece vocab.txt.", required=True)
+    flags.DEFINE_string("vocab", None, "WordPiece vocab.txt (or a directory holding it).", required=True)
     flags.DEFINE_string("output_dir", None, "Directory for the TFRecord shards and stats.json.", required=True)
     flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS]/[SEP] included.", lower_bound=5)
     flags.DEFINE_integer("num_shards", None, "Output files (default: one per 8 MiB of text, at most 1000).",

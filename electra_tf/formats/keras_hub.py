@@ -61,6 +61,7 @@ _LAYER = {
 _SUFFIXES = {"kernel:0": "kernel", "bias:0": "bias", "gamma:0": "gamma", "beta:0": "beta"}
 POOLER = ("pooled_dense/kernel", "pooled_dense/bias")
 VOCABULARY_PATH = os.path.join("assets", "tokenizer", "vocabulary.txt")  # where ElectraTokenizer saves it
+PRESET_FILES = ("config.json", "model.weights.h5", "metadata.json", "tokenizer.json")  # and assets/tokenizer/
 
 
 def weight_names(config):
@@ -160,13 +161,28 @@ def _our_shape(name, shape, hidden_size):
     return shape
 
 
+def is_electra_preset(path):
+    """Whether `path` is a keras-hub ElectraBackbone preset (an earlier export); False when unreadable."""
+    try:
+        return preset_class(path) == BACKBONE_NAME
+    except ValueError:  # config.json is not JSON
+        return False
+
+
+def _preset_owned(relative):
+    """Whether a preset export writes the file at `relative` (its files, the tokenizer's assets)."""
+    return relative in PRESET_FILES or relative.startswith(os.path.dirname(VOCABULARY_PATH) + os.sep)
+
+
 def write_preset(arrays, config, output_dir, vocab_file=None):
     """Writes encoder `arrays` (transformers TF names) as a keras-hub ElectraBackbone preset, with an
-    `ElectraTokenizer` when `vocab_file` is given, replacing `output_dir` atomically. Returns the activation
-    note of `backbone_arguments` (None when exact)."""
+    `ElectraTokenizer` when `vocab_file` is given, at `output_dir`, atomically; an existing `output_dir` must
+    be empty or an earlier ElectraBackbone preset, whose files that no preset export writes stay. Returns the
+    activation note of `backbone_arguments` (None when exact)."""
     import keras_hub  # optional heavy dependency, only needed for this format
 
     arguments, note = backbone_arguments(config)
+    io_utils.check_replaceable(output_dir, is_electra_preset, "keras-hub ElectraBackbone preset")
     tokenizer = None
     if vocab_file:
         tokenizer = keras_hub.models.ElectraTokenizer(
@@ -182,7 +198,7 @@ def write_preset(arrays, config, output_dir, vocab_file=None):
     kernel, bias = (variables[name] for name in POOLER)
     kernel.assign(np.eye(config.hidden_size, dtype=np.float32))
     bias.assign(np.zeros(config.hidden_size, dtype=np.float32))
-    with io_utils.atomic_directory(output_dir) as directory:
+    with io_utils.atomic_directory(output_dir, keep=lambda relative: not _preset_owned(relative)) as directory:
         backbone.save_to_preset(directory)
         if tokenizer is not None:
             tokenizer.save_to_preset(directory)
