@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from electra_tf import config_files
 from electra_tf import recipe as recipes
 from electra_tf.config import ElectraConfig
 from electra_tf.finetuning.config import load_hparams
@@ -151,8 +152,11 @@ def test_plan_runs_the_published_settings_in_stage_order():
     assert {"--input=w/prepare/corpus.txt", "--vocab_size=31000", "--num_unused=1000",
             "--merge_vocab=ko/vocab.txt"} <= set(_flags(vocab))
     assert {"--max_seq_length=512", "--vocab=w/vocab/vocab.txt", "--input=w/prepare/corpus.txt"} <= set(_flags(corpus))
-    assert _flags(pretrain)[1].endswith("run_pretraining.py")
-    assert any(flag.endswith("configs/pretrain/kcelectra-base.json") for flag in _flags(pretrain))
+    modules = ["electra_tf.prepare", "electra_tf.vocab", "electra_tf.data.build_pretraining_data",
+               "electra_tf.pretraining", "electra_tf.export", "electra_tf.export", "electra_tf.finetuning"]
+    assert [command[:3] for stage in stages for command in stage.commands] == [["py", "-m", m] for m in modules]
+    assert "--config=kcelectra-base" in _flags(pretrain)  # packaged: by name, resolved wherever it runs
+    assert pretrain.inputs == (config_files.packaged("pretrain", "kcelectra-base"),)
     assert [command[command.index("-m") + 1] for command in export.commands] == ["electra_tf.export"] * 2
     assert {"--network=discriminator", "--network=generator"} <= set(_flags(export))
     assert {"--task=nsmc", "--init_checkpoint=w/export/discriminator", "--output_dir=w/finetune/nsmc"} <= set(
@@ -174,8 +178,8 @@ def test_plan_overrides_and_finetune_hparams_reach_the_commands():
     recipe = recipes.load_recipe("google-electra-small")
     stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d")
     config = [flag.split("=", 1)[1] for flag in _flags(stages[-1]) if flag.startswith("--config=")]
-    assert config[0].endswith("configs/finetune/google-electra-small.json")
-    assert load_hparams(config[0], "nsmc").layerwise_lr_decay == 0.8
+    assert config[0] == "google-electra-small"
+    assert load_hparams(config_files.resolve(config[0], "finetune"), "nsmc").layerwise_lr_decay == 0.8
     recipe["finetune"]["hparams"] = {"learning_rate": 1e-4}
     stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d")
     hparams = [flag for flag in _flags(stages[-1]) if flag.startswith("--hparams=")]
@@ -189,8 +193,7 @@ def test_tiny_scale_swaps_model_steps_vocabulary_and_length():
     tiny = PretrainingConfig.from_json_file(os.path.join(ROOT, recipes.TINY["pretrain_config"]))
     assert {"--vocab_size=4000", "--pretokenizer=mecab", f"--max_seq_length={tiny.max_seq_length}",
             "--cleaning=koelectra", "--dedupe"} <= flags
-    assert any(flag.endswith("configs/pretrain/tiny.json") for flag in flags)
-    assert any(flag.endswith("configs/finetune/tiny.json") for flag in flags)
+    assert "--config=tiny" in _flags(stages[3]) and "--config=tiny" in _flags(stages[-1])
     assert not any("koelectra-base-v3.json" in flag for flag in flags)
     assert tiny.train_steps <= 1000 and tiny.model_preset == "tiny"
 
@@ -206,13 +209,17 @@ def test_plan_errors_name_the_flag():
 
 # Running: order, skipping, resuming, --until ---------------------------------------------------------------------------
 
-def _logging_stage(name, log, exit_code=0, kill=False):
+def _logging_stage(name, log, exit_code=0, kill=False, inputs=(), resumable=False):
+    """A stage that appends its name to `log` and writes its output file beside it (`inputs` are only
+    recorded)."""
+    output = str(log.parent / f"{name}.out")
     code = f"open({str(log)!r}, 'a').write({name!r} + '\\n')"
     if kill:
         code += "; import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     elif exit_code:
         code += f"; raise SystemExit({exit_code})"
-    return recipes.Stage(name, [[sys.executable, "-c", code]], name)
+    code += f"; open({output!r}, 'w').write('x')"
+    return recipes.Stage(name, [[sys.executable, "-c", code]], output, inputs=tuple(inputs), resumable=resumable)
 
 
 def _ran(log):
