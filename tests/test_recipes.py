@@ -1,9 +1,12 @@
 """Recipes: every published number against the seed projects' READMEs, the configs they name, and the runner."""
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -268,23 +271,201 @@ def test_work_dir_belongs_to_one_recipe_and_scale(tmp_path):
         recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "full")
 
 
+# Markers: validated, with the stage's inputs; a changed input runs the stage and those after it -------------------
+
+def _three_stages(tmp_path, source, resumable=False):
+    log = tmp_path / "log"
+    return log, [_logging_stage("a", log, inputs=[str(source)]), _logging_stage("b", log, resumable=resumable),
+                 _logging_stage("c", log)]
+
+
+def test_a_truncated_or_foreign_marker_is_not_taken_as_done(tmp_path, capsys):
+    source = tmp_path / "raw.txt"
+    source.write_text("text")
+    log, stages = _three_stages(tmp_path, source)
+    work = str(tmp_path / "work")
+    recipes.run_stages(stages, work)
+    marker = recipes.marker_path(work, "b")
+    text = open(marker).read()
+    open(marker, "w").write(text[: len(text) // 2])  # truncated
+    rows = recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c", "b", "c"] and [row.status for row in rows] == ["skipped (done)", "done", "done"]
+    assert "=== b runs again: its marker" in capsys.readouterr().out
+    open(marker, "w").write(json.dumps({"stage": "b", "seconds": "soon"}))  # parses, but is no marker
+    recipes.run_stages(stages, work)
+    assert _ran(log)[5:] == ["b", "c"]
+
+
+def test_a_deleted_output_runs_its_stage_again(tmp_path, capsys):
+    source = tmp_path / "raw.txt"
+    source.write_text("text")
+    log, stages = _three_stages(tmp_path, source)
+    work = str(tmp_path / "work")
+    recipes.run_stages(stages, work)
+    os.remove(stages[2].output)
+    recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c", "c"]
+    assert f"=== c runs again: its output {stages[2].output} is missing" in capsys.readouterr().out
+
+
+def test_changed_input_runs_the_stage_and_those_after_it_and_says_why(tmp_path, capsys):
+    source = tmp_path / "raw.txt"
+    source.write_text("text")
+    log, stages = _three_stages(tmp_path, source, resumable=True)
+    work = str(tmp_path / "work")
+    recipes.run_stages(stages, work)
+    marker = json.load(open(recipes.marker_path(work, "a")))
+    assert marker["inputs"] == {str(source): hashlib.sha256(b"text").hexdigest()}
+    recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c"]  # same input: nothing runs
+    source.write_text("other text")
+    capsys.readouterr()
+    recipes.run_stages(stages, work)
+    out = capsys.readouterr().out
+    assert _ran(log) == ["a", "b", "c", "a", "b", "c"]
+    assert f"=== a runs again: its input {source} changed since it ran" in out
+    assert "=== b runs again: stage a ran again after it" in out
+    stale = [line for line in out.splitlines() if "moved its earlier output" in line]  # b resumes: moved aside
+    assert len(stale) == 1 and os.listdir(os.path.join(work, ".stale")) and os.path.exists(stages[1].output)
+
+
+def test_a_stage_killed_after_an_earlier_one_reran_still_runs_again(tmp_path):
+    """The marker of b records a's run: a later call that finds a new a and the old b runs b (no in-memory
+    cascade that a kill would forget)."""
+    source = tmp_path / "raw.txt"
+    source.write_text("text")
+    log, stages = _three_stages(tmp_path, source)
+    work = str(tmp_path / "work")
+    recipes.run_stages(stages, work)
+    source.write_text("changed")
+    recipes.run_stages(stages, work, until="a")  # as if killed before b started
+    recipes.run_stages(stages, work)
+    assert _ran(log) == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_another_input_reruns_prepare_and_what_follows(tmp_path, capsys):
+    """A re-run with another --input does not reuse the old corpus (recipe.json pins only recipe and scale)."""
+    first, second = tmp_path / "one.txt", tmp_path / "two.txt"
+    first.write_text("하나")
+    second.write_text("둘")
+    log = tmp_path / "log"
+
+    def stages(raw):
+        planned = recipes.plan(recipes.load_recipe("koelectra-small-v3"), [str(raw)], str(tmp_path / "w"), "tiny")
+        return [_logging_stage(stage.name, log, inputs=stage.inputs) for stage in planned[:2]], planned[0]
+
+    fake, planned = stages(first)
+    assert planned.inputs == (str(first),) and f"--input={first}" in planned.commands[0]
+    fake[0].commands = [fake[0].commands[0] + [f"--input={first}"]]
+    recipes.run_stages(fake, str(tmp_path / "w"))
+    fake, _ = stages(second)
+    fake[0].commands = [fake[0].commands[0] + [f"--input={second}"]]
+    recipes.run_stages(fake, str(tmp_path / "w"))
+    out = capsys.readouterr().out
+    assert _ran(log) == ["prepare", "vocab", "prepare", "vocab"]
+    assert f"=== prepare runs again: its command changed (now --input={second}; was --input={first})" in out
+
+
+def test_runner_flags_name_the_flag(tmp_path):
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(recipes.RecipeError, match=r"^--input: No file matches input pattern '.*nothing\*\.txt'$"):
+        recipes.check_paths([str(tmp_path / "nothing*.txt")])
+    with pytest.raises(recipes.RecipeError, match=r"^--input: No file matches input pattern .*is a directory"):
+        recipes.check_paths([str(tmp_path / "raw")])
+    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: Vocabulary file not found: "):
+        recipes.check_paths(merge_vocab=str(tmp_path / "vocab.txt"))
+    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: .* is a directory: pass the vocab.txt"):
+        recipes.check_paths(merge_vocab=str(tmp_path / "raw"))
+    with pytest.raises(recipes.RecipeError, match=r"^--finetune_data_dir: .* is not a directory"):
+        recipes.check_paths(finetune_data_dir=str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match=r"^--config: no file 'tinyy' and no packaged pretrain config"):
+        config_files.resolve("tinyy", "pretrain")
+    for name in ("tiny", "tiny.json", "pretrain/tiny.json", "configs/pretrain/tiny.json"):
+        assert os.path.samefile(config_files.resolve(name, "pretrain"), os.path.join(ROOT, "configs", "pretrain",
+                                                                                      "tiny.json"))
+
+
+def test_the_recipe_command_gives_one_error_line_naming_input(tmp_path):
+    command = [sys.executable, "-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", f"--input={tmp_path}",
+               f"--work_dir={tmp_path / 'w'}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: --input: No file matches input pattern "
+                                                             f"'{tmp_path}'"), result.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "w")  # nothing written before the check
+
+
+def _process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")  # a zombie left to an init that
+    except FileNotFoundError:                                                  # does not reap is gone too
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_kill_9_of_the_runner_takes_its_stage_with_it(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    runner = (f"import sys; from electra_tf import recipe; recipe.run_stages([recipe.Stage('sleep', "
+              f"[[sys.executable, '-c', {child!r}]], 'out')], {str(tmp_path / 'work')!r})")
+    process = subprocess.Popen([sys.executable, "-c", runner])
+    try:
+        deadline = time.time() + 120
+        while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+            assert process.poll() is None, "the runner ended early"
+            time.sleep(0.2)
+        pid = int(pid_file.read_text())
+        assert not _process_gone(pid)
+        process.kill()
+        process.wait()
+        deadline = time.time() + 5
+        while not _process_gone(pid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _process_gone(pid), "the stage outlived its runner"
+    finally:
+        process.kill()
+
+
+# Installed: the recipes are package data, every stage is `python -m electra_tf...` ------------------------------------
+
+def _install_wheel(tmp_path):
+    """Builds the wheel from a copy of this tree and installs it (no dependencies) into tmp_path/site."""
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "runs", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "tests", "bench"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheels"), "."],
+                   cwd=source, check=True, timeout=300)
+    wheel, = (tmp_path / "wheels").glob("electra_tf-*.whl")
+    site = tmp_path / "site"
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=300)
+    return site
+
+
 @pytest.mark.slow
-def test_recipe_command_runs_kcelectra_tiny_through_corpus_then_does_nothing(tmp_path):
-    pytest.importorskip("electra_tf.prepare", reason="electra_tf.prepare lands with the prepare helper's branch")
-    work = str(tmp_path / "kc")
+def test_installed_recipe_runs_from_an_unrelated_directory(tmp_path):
+    """After `pip install`, the kcelectra-base recipe at tiny scale runs its first stages from a directory that
+    has nothing of the checkout (the input copied there), then a re-run does nothing."""
+    site = _install_wheel(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(os.path.join(ROOT, "data", "sample_corpus.txt"), elsewhere / "raw.txt")
+    shutil.copy(os.path.join(ROOT, "data", "sample_vocab", "vocab.txt"), elsewhere / "other_vocab.txt")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    located = subprocess.run([sys.executable, "-c", "import electra_tf, sys; print(electra_tf.__file__)"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    assert located.stdout.strip().startswith(str(site)), located.stdout  # not the editable source tree
     command = [sys.executable, "-m", "electra_tf.recipe", "--recipe=kcelectra-base", "--scale=tiny",
-               "--input=data/sample_corpus.txt", f"--work_dir={work}", "--until=corpus",
-               "--merge_vocab=data/sample_vocab/vocab.txt"]
-    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+               "--input=raw.txt", "--work_dir=kc", "--until=vocab", "--merge_vocab=other_vocab.txt"]
+    first = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for stage in ("prepare", "vocab", "corpus"):
+    for stage in ("prepare", "vocab"):
         assert f"| {stage} | done |" in first.stdout
-    assert "pretrain" not in first.stdout.split("| stage |")[-1]
-    vocab = open(os.path.join(work, "vocab", "vocab.txt"), encoding="utf-8").read().split("\n")
-    merged = open(os.path.join(ROOT, "data", "sample_vocab", "vocab.txt"), encoding="utf-8").read().split("\n")
-    assert set(merged) <= set(vocab)
-    assert json.load(open(os.path.join(work, "corpus", "stats.json")))["examples"] > 0
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and "===" not in again.stdout
-    for stage in ("prepare", "vocab", "corpus"):
+    assert "corpus" not in first.stdout.split("| stage |")[-1]
+    vocab = (elsewhere / "kc" / "vocab" / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert set((elsewhere / "other_vocab.txt").read_text(encoding="utf-8").split("\n")) <= set(vocab)
+    again = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "===" not in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
+    for stage in ("prepare", "vocab"):
         assert f"| {stage} | skipped (done) |" in again.stdout
