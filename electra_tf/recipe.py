@@ -300,20 +300,22 @@ def input_checksums(stage):
 
 
 def read_marker(path):
-    """(marker, None) when `path` holds a whole completion marker; (None, why) when it is missing (why None),
-    unreadable or not one."""
+    """(marker, None, False) when `path` holds a whole completion marker, else (None, why, restart): why is None
+    when there is none; restart says that what the stage left cannot be trusted (an unreadable marker) rather
+    than merely unverified (a marker of the runner's older version, which recorded no inputs)."""
     if not tf.io.gfile.exists(path):
-        return None, None
+        return None, None, False
     try:
         marker = io_utils.read_json(path)
     except ValueError as error:
-        return None, f"its marker {path} is unreadable ({' '.join(str(error).split())[:120]})"
-    if not isinstance(marker, dict) or "version" not in marker and {"stage", "commands"} <= set(marker):
-        return None, f"its marker {path} is from an older version of this runner (no input checksums)"
-    wrong = [key for key, kind in MARKER_KEYS.items() if not isinstance(marker.get(key), kind)]
-    if marker.get("version") != MARKER_VERSION or wrong:
-        return None, f"its marker {path} is not one of this runner's (bad {', '.join(wrong) or 'version'})"
-    return marker, None
+        return None, f"its marker {path} is unreadable ({' '.join(str(error).split())[:120]})", True
+    if isinstance(marker, dict) and "version" not in marker and {"stage", "commands", "finished"} <= set(marker):
+        return None, f"its marker {path} is from an older version of this runner (no input checksums)", False
+    wrong = [key for key, kind in MARKER_KEYS.items() if not isinstance(marker, dict)
+             or not isinstance(marker.get(key), kind)]
+    if wrong or marker.get("version") != MARKER_VERSION:
+        return None, f"its marker {path} is not one of this runner's (bad {', '.join(wrong) or 'version'})", True
+    return marker, None, False
 
 
 def _command_change(old, new):
@@ -433,8 +435,7 @@ def run_stages(stages, work_dir, until=None, run=run_command, env=None, log_dir=
     for stage in stages:
         marker_file = marker_path(work_dir, stage.name)
         checksums = input_checksums(stage)
-        marker, reason = read_marker(marker_file)
-        restart = reason is not None
+        marker, reason, restart = read_marker(marker_file)
         if marker is not None:
             reason, restart = stale_reason(stage, marker, checksums, after)
         if marker is not None and reason is None:

@@ -296,6 +296,27 @@ def test_a_truncated_or_foreign_marker_is_not_taken_as_done(tmp_path, capsys):
     assert _ran(log)[5:] == ["b", "c"]
 
 
+def test_an_older_runners_marker_reruns_in_place_and_a_broken_one_starts_over(tmp_path, capsys):
+    """A marker without checksums (the runner before them) re-runs a resumable stage where it is (it resumes);
+    after an unreadable one, what the stage left is moved aside first."""
+    source = tmp_path / "raw.txt"
+    source.write_text("text")
+    log, stages = _three_stages(tmp_path, source, resumable=True)
+    work = str(tmp_path / "work")
+    recipes.run_stages(stages, work)
+    marker = recipes.marker_path(work, "b")
+    old = json.load(open(marker))
+    json.dump({key: old[key] for key in ("stage", "commands", "seconds", "finished")}, open(marker, "w"))
+    capsys.readouterr()
+    recipes.run_stages(stages, work)
+    out = capsys.readouterr().out
+    assert "=== b runs again: its marker" in out and "older version" in out and "moved" not in out
+    open(marker, "w").write("{")
+    recipes.run_stages(stages, work)
+    assert "moved its earlier output" in capsys.readouterr().out
+    assert _ran(log) == ["a", "b", "c", "b", "c", "b", "c"]
+
+
 def test_a_deleted_output_runs_its_stage_again(tmp_path, capsys):
     source = tmp_path / "raw.txt"
     source.write_text("text")
