@@ -483,7 +483,7 @@ def test_installed_recipe_runs_from_an_unrelated_directory(tmp_path):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for stage in ("prepare", "vocab"):
         assert f"| {stage} | done |" in first.stdout
-    assert "corpus" not in first.stdout.split("| stage |")[-1]
+    assert "| corpus |" not in first.stdout
     vocab = (elsewhere / "kc" / "vocab" / "vocab.txt").read_text(encoding="utf-8").split("\n")
     assert set((elsewhere / "other_vocab.txt").read_text(encoding="utf-8").split("\n")) <= set(vocab)
     again = subprocess.run(command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
