@@ -450,13 +450,14 @@ def run_stages(stages, work_dir, until=None, run=run_command, env=None, log_dir=
             log = _log_path(log_dir, stage)
             if log:
                 tf.io.gfile.makedirs(log_dir)
+                print(f"=== {stage.name} (its commands and output: {log})", flush=True)
             start = time.time()
             for command in stage.commands:
-                print(f"\n=== {stage.name}: {' '.join(command)}" + (f"\n    (output: {log})" if log else ""),
-                      flush=True)
                 if log:
                     with open(log, "a", encoding="utf-8") as handle:
-                        handle.write(f"\n=== {' '.join(command)}\n")
+                        handle.write(f"\n=== {stage.name}: {' '.join(command)}\n")
+                else:
+                    print(f"\n=== {stage.name}: {' '.join(command)}", flush=True)
                 returncode = run(command, env=env, log=log)
                 if returncode != 0:
                     rows.append(Row(stage.name, f"FAILED (exit {returncode})", time.time() - start, log or ""))

@@ -264,6 +264,20 @@ def test_a_failed_or_killed_stage_runs_again(tmp_path, how):
     assert _ran(log) == ["a", "b", "b", "c"]
 
 
+def test_stage_output_goes_to_its_log_and_a_failure_shows_the_last_lines(tmp_path, capsys):
+    loud = recipes.Stage("loud", [[sys.executable, "-c", "print('noise ' * 3); import sys; "
+                                   "sys.exit('error: --flag: the reason')"]], "")
+    logs = str(tmp_path / "logs")
+    assert recipes.run_recipe([_logging_stage("a", tmp_path / "log"), loud], str(tmp_path / "w"), log_dir=logs) == 1
+    out, err = capsys.readouterr()
+    assert "noise" not in out.split("last lines of")[0]  # the stage's output is in its log, not on the screen
+    assert "| a | done |" in out and "| loud | FAILED (exit 1) |" in out and f"stage logs: {logs}" in out
+    assert out.rstrip().endswith("error: --flag: the reason") and "noise noise noise" in out.split("last lines of")[1]
+    assert err.strip() == f"error: stage loud failed (exit 1); its log: {logs}/loud.log; re-run the same command " \
+                          "to retry it"
+    assert "noise noise noise" in open(os.path.join(logs, "loud.log")).read()
+
+
 def test_work_dir_belongs_to_one_recipe_and_scale(tmp_path):
     recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "tiny")
     recipes.pin_work_dir(str(tmp_path), "koelectra-small-v3", "tiny")
