@@ -287,18 +287,18 @@ def test_work_dir_belongs_to_one_recipe_and_scale(tmp_path):
 
 # Markers: validated, with the stage's inputs; a changed input runs the stage and those after it -------------------
 
-def _three_stages(tmp_path, source, resumable=False):
-    log = tmp_path / "log"
-    return log, [_logging_stage("a", log, inputs=[str(source)]), _logging_stage("b", log, resumable=resumable),
-                 _logging_stage("c", log)]
+def _three_stages_run_once(tmp_path, resumable=False):
+    """Stages a (reading tmp_path/raw.txt), b and c, run once: (raw.txt, the run log, the stages, the work dir)."""
+    source, log, work = tmp_path / "raw.txt", tmp_path / "log", str(tmp_path / "work")
+    source.write_text("text")
+    stages = [_logging_stage("a", log, inputs=[str(source)]), _logging_stage("b", log, resumable=resumable),
+              _logging_stage("c", log)]
+    recipes.run_stages(stages, work)
+    return source, log, stages, work
 
 
 def test_a_truncated_or_foreign_marker_is_not_taken_as_done(tmp_path, capsys):
-    source = tmp_path / "raw.txt"
-    source.write_text("text")
-    log, stages = _three_stages(tmp_path, source)
-    work = str(tmp_path / "work")
-    recipes.run_stages(stages, work)
+    source, log, stages, work = _three_stages_run_once(tmp_path)
     marker = recipes.marker_path(work, "b")
     text = open(marker).read()
     open(marker, "w").write(text[: len(text) // 2])  # truncated
@@ -313,11 +313,7 @@ def test_a_truncated_or_foreign_marker_is_not_taken_as_done(tmp_path, capsys):
 def test_an_older_runners_marker_reruns_in_place_and_a_broken_one_starts_over(tmp_path, capsys):
     """A marker without checksums (the runner before them) re-runs a resumable stage where it is (it resumes);
     after an unreadable one, what the stage left is moved aside first."""
-    source = tmp_path / "raw.txt"
-    source.write_text("text")
-    log, stages = _three_stages(tmp_path, source, resumable=True)
-    work = str(tmp_path / "work")
-    recipes.run_stages(stages, work)
+    source, log, stages, work = _three_stages_run_once(tmp_path, resumable=True)
     marker = recipes.marker_path(work, "b")
     old = json.load(open(marker))
     json.dump({key: old[key] for key in ("stage", "commands", "seconds", "finished")}, open(marker, "w"))
@@ -332,11 +328,7 @@ def test_an_older_runners_marker_reruns_in_place_and_a_broken_one_starts_over(tm
 
 
 def test_a_deleted_output_runs_its_stage_again(tmp_path, capsys):
-    source = tmp_path / "raw.txt"
-    source.write_text("text")
-    log, stages = _three_stages(tmp_path, source)
-    work = str(tmp_path / "work")
-    recipes.run_stages(stages, work)
+    source, log, stages, work = _three_stages_run_once(tmp_path)
     os.remove(stages[2].output)
     recipes.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c", "c"]
@@ -344,11 +336,7 @@ def test_a_deleted_output_runs_its_stage_again(tmp_path, capsys):
 
 
 def test_changed_input_runs_the_stage_and_those_after_it_and_says_why(tmp_path, capsys):
-    source = tmp_path / "raw.txt"
-    source.write_text("text")
-    log, stages = _three_stages(tmp_path, source, resumable=True)
-    work = str(tmp_path / "work")
-    recipes.run_stages(stages, work)
+    source, log, stages, work = _three_stages_run_once(tmp_path, resumable=True)
     marker = json.load(open(recipes.marker_path(work, "a")))
     assert marker["inputs"] == {str(source): hashlib.sha256(b"text").hexdigest()}
     recipes.run_stages(stages, work)
@@ -367,11 +355,7 @@ def test_changed_input_runs_the_stage_and_those_after_it_and_says_why(tmp_path, 
 def test_a_stage_killed_after_an_earlier_one_reran_still_runs_again(tmp_path):
     """The marker of b records a's run: a later call that finds a new a and the old b runs b (no in-memory
     cascade that a kill would forget)."""
-    source = tmp_path / "raw.txt"
-    source.write_text("text")
-    log, stages = _three_stages(tmp_path, source)
-    work = str(tmp_path / "work")
-    recipes.run_stages(stages, work)
+    source, log, stages, work = _three_stages_run_once(tmp_path)
     source.write_text("changed")
     recipes.run_stages(stages, work, until="a")  # as if killed before b started
     recipes.run_stages(stages, work)
