@@ -26,9 +26,14 @@ FLAGS = flags.FLAGS
 SAMPLE_SENTENCES = ["배우들 연기가 정말 훌륭하고 이야기도 감동적이었어요", "시간이 아까울 정도로 지루하고 뻔한 영화였다"]
 SAMPLE_LABELS = ["1", "0"]  # what a model that learned the sample set says (1 = positive)
 TASK = "nsmc"
-# The demo's fine-tuning on top of configs/finetune/tiny.json, whose 1.25e-4 suits real tasks: the sample's
-# 300 template rows are ~19 steps an epoch, too few at that rate (the model stays near chance, ~0.63).
-DEMO_FINETUNE = {}
+# The demo's fine-tuning on top of configs/finetune/tiny.json, whose 1.25e-4 suits real tasks: on the sample's
+# 300 template rows it stays near chance (0.63 on the test file). Measured on the demo's pre-trained model (its
+# [CLS] output hardly varies with the input: the head must first make it), 3 seeds each: 5e-4 x 30 epochs
+# plateaus at 0.72; without dropout it collapses; batches of 8 at 1e-3 with Adam's bias correction and no
+# dropout leave the plateau for every seed (test accuracy 0.93, 0.98, 1.00), with dropout one seed of three
+# never leaves it.
+DEMO_FINETUNE = {"learning_rate": 1e-3, "train_batch_size": 8, "num_train_epochs": 20, "adam_bias_correction": True,
+                 "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "classifier_dropout": 0.0}
 
 
 def demo_stages(work_dir, recipe, corpus, finetune_data, pretrain_overrides=None, python=None,

@@ -21,8 +21,13 @@ def test_the_demo_is_the_tiny_recipe_plus_two_demo_stages():
     stages = pipeline.demo_stages("w", recipes.load_recipe("koelectra-small-v3"), "data/sample_corpus.txt",
                                   "data/sample_nsmc", python="py")
     planned = recipes.plan(recipes.load_recipe("koelectra-small-v3"), ["data/sample_corpus.txt"], "w", scale="tiny",
-                           finetune_task="nsmc", finetune_data_dir="data/sample_nsmc", python="py")
+                           finetune_task="nsmc", finetune_data_dir="data/sample_nsmc", python="py",
+                           finetune_hparams=pipeline.DEMO_FINETUNE)
     assert stages[:-2] == planned
+    finetune = stages[5].commands[0]
+    assert "--config=tiny" in finetune  # configs/finetune/tiny.json as for real tasks, the demo's own on top
+    hparams = json.loads(next(flag for flag in finetune if flag.startswith("--hparams="))[len("--hparams="):])
+    assert hparams == pipeline.DEMO_FINETUNE and hparams["learning_rate"] > 1.25e-4
     assert [stage.name for stage in stages[-2:]] == ["parity", "predict_text"]
     assert "--saved_model_dir=w/finetune/nsmc/saved_model" in stages[-1].commands[0]
 
