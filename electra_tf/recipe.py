@@ -4,31 +4,45 @@
         [--scale full|tiny] [--until prepare|vocab|corpus|pretrain|export|finetune] \\
         [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc]
 
-A recipe (`configs/recipes/<name>.json`) holds the `prepare`, `vocab`, `corpus`, `pretrain` and `finetune`
-settings with a source (or an assumption) for each value; the pre-training and fine-tuning numbers live in the
-configs it names (`configs/pretrain/*.json`, `configs/finetune/*.json`), the recipe only overrides. Each stage
-runs the project's own command line in a subprocess (printed first) and, once it succeeds, writes a completion
-marker `WORK/.done/<stage>.json` atomically: a stage with a marker is skipped, a killed one runs again (the
-commands themselves resume: pre-training from its last checkpoint). `--scale tiny` keeps the recipe's text
-preparation and vocabulary options but swaps in the tiny model, step counts, vocabulary and sequence length,
-so a laptop finishes in minutes.
+A recipe (`configs/recipes/<name>.json`, shipped in the package: see `config_files`) holds the `prepare`,
+`vocab`, `corpus`, `pretrain` and `finetune` settings with a source (or an assumption) for each value; the
+pre-training and fine-tuning numbers live in the configs it names (`configs/pretrain/*.json`,
+`configs/finetune/*.json`), the recipe only overrides. Each stage runs the project's own command line
+(`python -m electra_tf.…`) in a child process that dies with the runner, and, once it succeeds, writes a
+completion marker `WORK/.done/<stage>.json` atomically. The marker records what the stage was run from: its
+command, the checksums of the files it read from outside WORK (the `--input` text, a merged vocabulary, configs,
+a task's data) and the markers of the stages before it. A stage is skipped only when its marker reads back whole
+and all of that still holds and its outputs exist; otherwise it runs again (and so do the stages after it), with
+a line saying why. A killed stage simply runs again (the commands themselves resume: pre-training from its last
+checkpoint); a stage that resumes from its output directory and must re-run because something changed first
+moves that output aside to `WORK/.stale/`. `--scale tiny` keeps the recipe's text preparation and vocabulary
+options but swaps in the tiny model, step counts, vocabulary and sequence length, so a laptop finishes in minutes.
 """
 
+import collections
+import ctypes
 import dataclasses
+import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+import uuid
 
+import tensorflow as tf
 from absl import flags
 
-from electra_tf import cli, io_utils
+from electra_tf import cli, config_files, io_utils
+from electra_tf.data.schema import vocab_sha256 as file_sha256
 from electra_tf.hparams import field_names, parse_hparams
 from electra_tf.pretraining.config import PretrainingConfig
 
+# The directory holding the imported `electra_tf` package (a checkout, or site-packages), put first on the
+# stages' PYTHONPATH so that they run the same code as the runner.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECIPE_DIR = os.path.join(ROOT, "configs", "recipes")
+RECIPE_DIR = config_files.packaged_dir("recipes")
 STAGES = ("prepare", "vocab", "corpus", "pretrain", "export", "finetune")
 SECTIONS = {
     "prepare": ("cleaning", "min_chars", "dedupe"),
@@ -40,6 +54,9 @@ SECTIONS = {
 # What `--scale tiny` swaps in (the recipe's cleaning, pre-tokenizer and vocabulary options stay).
 TINY = {"pretrain_config": "configs/pretrain/tiny.json", "finetune_config": "configs/finetune/tiny.json",
         "vocab_size": 4000, "max_unused": 20}
+MARKER_VERSION = 2
+MARKER_KEYS = {"version": int, "id": str, "stage": str, "commands": list, "inputs": dict, "outputs": list,
+               "after": dict, "seconds": (int, float), "finished": str}
 
 
 class RecipeError(ValueError):
@@ -47,31 +64,48 @@ class RecipeError(ValueError):
 
 
 class StageFailed(RuntimeError):
-    def __init__(self, stage, returncode):
-        super().__init__(f"stage {stage} failed (exit {returncode})")
-        self.stage, self.returncode = stage, returncode
+    def __init__(self, stage, returncode, log=None):
+        super().__init__(f"stage {stage} failed (exit {returncode})" + (f"; its log: {log}" if log else ""))
+        self.stage, self.returncode, self.log = stage, returncode, log
 
 
 @dataclasses.dataclass
 class Stage:
-    """One step: the commands it runs in order and the path its result is read from."""
+    """One step: the commands it runs in order and the path its result is read from.
+
+    `inputs`: files, directories or globs outside the work directory that the commands read (their checksums go
+    in the marker); `outputs`: further paths that must exist for a marker to count (besides `output`);
+    `resumable`: the commands resume from what is in `output` (moved aside when the stage must start over);
+    `result`: a function of the stage giving a short text for the summary table (e.g. a test score).
+    """
 
     name: str
     commands: list
     output: str = ""
+    inputs: tuple = ()
+    outputs: tuple = ()
+    resumable: bool = False
+    result: object = None
+
+    def required_outputs(self):
+        return [path for path in (self.output, *self.outputs) if path]
+
+
+Row = collections.namedtuple("Row", "stage status seconds output result", defaults=("",))
 
 
 # Recipes ---------------------------------------------------------------------------------------------------------
 
 def recipe_names():
-    return sorted(name[:-5] for name in os.listdir(RECIPE_DIR) if name.endswith(".json"))
+    return config_files.names("recipes")
 
 
 def recipe_path(name_or_path):
-    if name_or_path.endswith(".json"):
+    """The recipe file `--recipe` names: a packaged recipe's name, or a JSON file."""
+    if name_or_path.endswith(".json") and tf.io.gfile.exists(name_or_path):
         return name_or_path
-    path = os.path.join(RECIPE_DIR, name_or_path + ".json")
-    if not os.path.exists(path):
+    path = config_files.packaged("recipes", name_or_path)
+    if path is None:
         raise RecipeError(f"--recipe: unknown recipe {name_or_path!r}; known: {', '.join(recipe_names())}")
     return path
 
@@ -102,28 +136,36 @@ def load_recipe(name_or_path):
     return recipe
 
 
-def _repo_path(relative):
-    """A repository file as the user should type it: relative when run from the checkout, else absolute."""
-    path = os.path.join(ROOT, relative)
-    return relative if os.path.abspath(os.getcwd()) == ROOT else path
+def config_argument(value, kind, where):
+    """(what a stage's `--config` gets, the file it reads) for a config named in a recipe: a packaged config
+    goes by its bare name, which the training commands resolve from package data wherever they run, and is
+    read (and checksummed) at its packaged path, the same from any directory."""
+    path = config_files.resolve(value, kind, where)
+    packaged = config_files.packaged(kind, value)
+    if packaged and os.path.realpath(path) == os.path.realpath(packaged):
+        relative = os.path.relpath(os.path.realpath(packaged), os.path.realpath(config_files.packaged_dir(kind)))
+        if os.sep not in relative:
+            return relative[:-len(".json")], packaged
+    return path, path
 
 
 def pretraining_settings(recipe, scale, extra_overrides=None):
-    """(config path, overrides, loaded PretrainingConfig) of the pre-training stage at `scale`."""
+    """(config file, overrides, loaded PretrainingConfig) of the pre-training stage at `scale`."""
     if scale == "tiny":
         config, overrides = TINY["pretrain_config"], {}
     else:
         config, overrides = recipe["pretrain"]["config"], dict(recipe["pretrain"]["overrides"])
     overrides.update(extra_overrides or {})
-    path = _repo_path(config)
+    path = config_files.resolve(config, "pretrain", f"recipe {recipe['name']}: pretrain config")
     return path, overrides, PretrainingConfig.from_json_file(path, overrides)
 
 
 # Planning ----------------------------------------------------------------------------------------------------------
 
 def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task=None, finetune_data_dir=None,
-         pretrain_overrides=None, python=None):
-    """The recipe's stages, in order, as the commands a user would type."""
+         pretrain_overrides=None, python=None, finetune_hparams=None):
+    """The recipe's stages, in order, as the commands a user would type (`finetune_hparams`: fine-tuning
+    overrides on top of the recipe's, at either scale)."""
     if scale not in ("full", "tiny"):
         raise RecipeError(f"--scale must be full or tiny, got {scale!r}")
     if recipe["vocab"]["merge_vocab"] and not merge_vocab and scale == "full":
@@ -152,10 +194,12 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
                      f"--vocab_size={vocab_size}", f"--num_unused={num_unused}",
                      f"--limit_alphabet={vocab['limit_alphabet']}", f"--min_frequency={vocab['min_frequency']}",
                      f"--pretokenizer={vocab['pretokenizer']}"]
-    if vocab["merge_vocab"] and merge_vocab:
+    merged = vocab["merge_vocab"] and merge_vocab
+    if merged:
         vocab_command.append(f"--merge_vocab={merge_vocab}")
 
     config_path, overrides, config = pretraining_settings(recipe, scale, pretrain_overrides)
+    config_flag, config_file = config_argument(config_path, "pretrain", f"recipe {recipe['name']}: pretrain config")
     corpus = recipe["corpus"]
     corpus_command = [python, "-m", "electra_tf.data.build_pretraining_data", f"--input={prepared}",
                       f"--vocab={vocab_file}", f"--output_dir={corpus_dir}", f"--max_seq_length={config.max_seq_length}",
@@ -163,7 +207,7 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
     if corpus["num_shards"]:
         corpus_command.append(f"--num_shards={corpus['num_shards']}")
 
-    pretrain_command = [python, _repo_path("run_pretraining.py"), f"--config={config_path}",
+    pretrain_command = [python, "-m", "electra_tf.pretraining", f"--config={config_flag}",
                         f"--data_dir={corpus_dir}", f"--vocab={vocab_file}", f"--model_dir={model_dir}"]
     if overrides:
         pretrain_command.append(f"--hparams={json.dumps(overrides, sort_keys=True)}")
@@ -172,32 +216,147 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
                         f"--output_dir={join(export_dir, network)}", f"--network={network}", f"--vocab={vocab_file}"]
                        for network in ("discriminator", "generator")]
     stages = [
-        Stage("prepare", [prepare_command], prepared),
-        Stage("vocab", [vocab_command], vocab_file),
-        Stage("corpus", [corpus_command], corpus_dir),
-        Stage("pretrain", [pretrain_command], model_dir),
-        Stage("export", export_commands, join(export_dir, "discriminator")),
+        Stage("prepare", [prepare_command], prepared, inputs=tuple(inputs)),
+        Stage("vocab", [vocab_command], vocab_file, inputs=(merge_vocab,) if merged else ()),
+        Stage("corpus", [corpus_command], corpus_dir, outputs=(join(corpus_dir, "stats.json"),)),
+        Stage("pretrain", [pretrain_command], model_dir, inputs=(config_file,), resumable=True),
+        Stage("export", export_commands, join(export_dir, "discriminator"),
+              outputs=tuple(join(export_dir, network, "config.json") for network in ("discriminator", "generator"))),
     ]
     if finetune_task:
         finetune = recipe["finetune"]
-        finetune_config = TINY["finetune_config"] if scale == "tiny" else finetune["config"]
-        command = [python, _repo_path("run_finetuning.py"), f"--task={finetune_task}",
-                   f"--config={_repo_path(finetune_config)}", f"--init_checkpoint={join(export_dir, 'discriminator')}",
-                   f"--data_dir={finetune_data_dir}", f"--output_dir={finetune_output_dir(work_dir, finetune_task)}"]
-        if finetune["hparams"] and scale == "full":
-            command.append(f"--hparams={json.dumps(finetune['hparams'], sort_keys=True)}")
-        stages.append(Stage("finetune", [command], finetune_output_dir(work_dir, finetune_task)))
+        where = f"recipe {recipe['name']}: finetune config"
+        config_flag, finetune_config = config_argument(
+            TINY["finetune_config"] if scale == "tiny" else finetune["config"], "finetune", where)
+        output_dir = finetune_output_dir(work_dir, finetune_task)
+        command = [python, "-m", "electra_tf.finetuning", f"--task={finetune_task}", f"--config={config_flag}",
+                   f"--init_checkpoint={join(export_dir, 'discriminator')}", f"--data_dir={finetune_data_dir}",
+                   f"--output_dir={output_dir}"]
+        hparams = {**(finetune["hparams"] if scale == "full" else {}), **(finetune_hparams or {})}
+        if hparams:
+            command.append(f"--hparams={json.dumps(hparams, sort_keys=True)}")
+        stages.append(Stage("finetune", [command], output_dir, inputs=(finetune_config, finetune_data_dir),
+                            outputs=(join(output_dir, RESULTS_FILE),), resumable=True, result=test_score))
     return stages
+
+
+RESULTS_FILE = "eval_results.json"
 
 
 def finetune_output_dir(work_dir, task):
     return os.path.join(work_dir, "finetune", task)
 
 
-# Running -----------------------------------------------------------------------------------------------------------
+def test_score(stage):
+    """The fine-tuning stage's test metric, e.g. ``test accuracy 0.9900`` (from its eval_results.json)."""
+    path = os.path.join(stage.output, RESULTS_FILE)
+    if not tf.io.gfile.exists(path):
+        return ""
+    results = io_utils.read_json(path)
+    value = results.get("test", {}).get(results.get("metric"))
+    return f"test {results['metric']} {value:.4f}" if isinstance(value, (int, float)) else ""
+
+
+def check_paths(inputs=(), merge_vocab=None, finetune_data_dir=None, input_flag="--input",
+                data_flag="--finetune_data_dir"):
+    """Checks the runner's path flags before anything runs: one error naming the flag when one cannot work."""
+    for pattern in inputs:
+        try:
+            io_utils.expand_globs(pattern)
+        except FileNotFoundError as error:
+            hint = (f" ({pattern!r} is a directory: name its files, e.g. '{pattern.rstrip('/')}/*.txt')"
+                    if tf.io.gfile.isdir(pattern) else "")
+            raise RecipeError(f"{input_flag}: {error}{hint}") from error
+    if merge_vocab and not tf.io.gfile.exists(merge_vocab):
+        raise RecipeError(f"--merge_vocab: Vocabulary file not found: {merge_vocab}")
+    if merge_vocab and tf.io.gfile.isdir(merge_vocab):
+        raise RecipeError(f"--merge_vocab: {merge_vocab} is a directory: pass the vocab.txt file inside it")
+    if finetune_data_dir and not tf.io.gfile.isdir(finetune_data_dir):
+        raise RecipeError(f"{data_flag}: {finetune_data_dir} is not a directory")
+
+
+# Completion markers ------------------------------------------------------------------------------------------------
 
 def marker_path(work_dir, stage_name):
     return os.path.join(work_dir, ".done", f"{stage_name}.json")
+
+
+def input_checksums(stage):
+    """{file: sha256} of the files `stage.inputs` name (a directory: every file below it; a glob: its matches);
+    a pattern that matches nothing maps to None."""
+    checksums = {}
+    for pattern in stage.inputs:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            checksums[pattern] = None
+        for path in matched:
+            if tf.io.gfile.isdir(path):
+                for folder, _, files in tf.io.gfile.walk(path):
+                    for name in files:
+                        checksums[os.path.join(folder, name)] = file_sha256(os.path.join(folder, name))
+            else:
+                checksums[path] = file_sha256(path)
+    return checksums
+
+
+def read_marker(path):
+    """(marker, None, False) when `path` holds a whole completion marker, else (None, why, restart): why is None
+    when there is none; restart says that what the stage left cannot be trusted (an unreadable marker) rather
+    than merely unverified (a marker of the runner's older version, which recorded no inputs)."""
+    if not tf.io.gfile.exists(path):
+        return None, None, False
+    try:
+        marker = io_utils.read_json(path)
+    except ValueError as error:
+        return None, f"its marker {path} is unreadable ({' '.join(str(error).split())[:120]})", True
+    if isinstance(marker, dict) and "version" not in marker and {"stage", "commands", "finished"} <= set(marker):
+        return None, f"its marker {path} is from an older version of this runner (no input checksums)", False
+    wrong = [key for key, kind in MARKER_KEYS.items() if not isinstance(marker, dict)
+             or not isinstance(marker.get(key), kind)]
+    if wrong or marker.get("version") != MARKER_VERSION:
+        return None, f"its marker {path} is not one of this runner's (bad {', '.join(wrong) or 'version'})", True
+    return marker, None, False
+
+
+def _command_change(old, new):
+    """What differs between two stage command lists, for the log (the interpreter is not compared)."""
+    old_arguments = [argument for command in old for argument in command[1:]]
+    new_arguments = [argument for command in new for argument in command[1:]]
+    added = [argument for argument in new_arguments if argument not in old_arguments]
+    removed = [argument for argument in old_arguments if argument not in new_arguments]
+    text = "; ".join(part for part in (f"now {' '.join(added)}" if added else "",
+                                       f"was {' '.join(removed)}" if removed else "") if part)
+    return f"its command changed ({text[:300] or 'order'})"
+
+
+def stale_reason(stage, marker, checksums, after):
+    """Why a stage with a readable `marker` must run again (None: it is done) and whether its output is stale."""
+    if marker["stage"] != stage.name:
+        return f"its marker belongs to stage {marker['stage']!r}", True
+    if [command[1:] for command in marker["commands"]] != [command[1:] for command in stage.commands]:
+        return _command_change(marker["commands"], stage.commands), True
+    changed = sorted(path for path in {*marker["inputs"], *checksums}
+                     if marker["inputs"].get(path) != checksums.get(path))
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        return f"its input {changed[0]} changed since it ran{more}", True
+    reran = [name for name in after if marker["after"].get(name) != after[name]]
+    if reran or set(marker["after"]) != set(after):
+        return f"stage {(reran or sorted(set(marker['after']) ^ set(after)))[0]} ran again after it", True
+    missing = [path for path in marker["outputs"] + stage.required_outputs() if not tf.io.gfile.exists(path)]
+    if missing:
+        return f"its output {missing[0]} is missing", False
+    return None, False
+
+
+def _move_aside(stage, work_dir):
+    """Moves a resumable stage's outputs to WORK/.stale/STAGE-TIME/ so that its commands start over."""
+    target = os.path.join(work_dir, ".stale", f"{stage.name}-{time.strftime('%Y%m%dT%H%M%S')}")
+    for path in stage.required_outputs():
+        if tf.io.gfile.exists(path) and not path.startswith(stage.output.rstrip("/") + "/"):
+            tf.io.gfile.makedirs(target)
+            tf.io.gfile.rename(path, os.path.join(target, os.path.basename(path.rstrip("/"))))
+            print(f"=== {stage.name}: moved its earlier output {path} to {target}", flush=True)
 
 
 def pin_work_dir(work_dir, recipe_name, scale):
@@ -213,61 +372,145 @@ def pin_work_dir(work_dir, recipe_name, scale):
         io_utils.write_json(path, wanted)
 
 
-def run_stages(stages, work_dir, until=None, run=subprocess.run, env=None):
-    """Runs `stages` in order up to `until` (a stage name), skipping those with a completion marker.
+# Running -----------------------------------------------------------------------------------------------------------
 
-    Returns the summary rows `(stage, status, seconds, output)`; raises `StageFailed` (with the rows so far in
-    `.rows`) when a command exits with an error, leaving that stage without a marker.
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with(parent_pid):
+    """Runs in the child before it executes its command: the kernel SIGKILLs it when the runner dies (a
+    `kill -9` of the runner included); a runner already gone ends it at once."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def run_command(command, env=None, log=None):
+    """Runs `command` in a child process that dies with this one (Linux), its output appended to the local file
+    `log` (or shown), and returns its exit status; a SIGTERM to the runner is passed on to the child (which may
+    save and stop) instead of killing it."""
+    preexec = functools.partial(_die_with, os.getpid()) if _PRCTL else None
+    handle = open(log, "ab") if log else None  # a child writes to an OS file descriptor: local files only
+    try:
+        child = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT if handle else None,
+                                 preexec_fn=preexec)
+        forward = lambda signum, frame: child.send_signal(signum)  # noqa: E731
+        try:
+            previous = signal.signal(signal.SIGTERM, forward)
+        except ValueError:  # not the main thread: no handler to install
+            previous = None
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the child too: let it stop before we do
+            child.wait()
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+    finally:
+        if handle:
+            handle.close()
+
+
+def _result(stage):
+    return stage.result(stage) if stage.result else ""
+
+
+def _log_path(log_dir, stage):
+    return os.path.join(log_dir, f"{stage.name}.log") if log_dir else None
+
+
+def run_stages(stages, work_dir, until=None, run=run_command, env=None, log_dir=None):
+    """Runs `stages` in order up to `until` (a stage name), skipping those whose marker says they are done
+    (see the module doc). With `log_dir` (local), each stage's output goes to `LOG_DIR/<stage>.log`.
+
+    Returns the summary rows (`Row`); raises `StageFailed` (with the rows so far in `.rows`) when a command
+    exits with an error, leaving that stage without a marker.
     """
     names = [stage.name for stage in stages]
     if until is not None and until not in names:
         raise RecipeError(f"--until must be one of {', '.join(names)}, got {until!r}")
-    rows = []
+    rows, after = [], {}
     for stage in stages:
-        marker = marker_path(work_dir, stage.name)
-        if os.path.exists(marker):
-            rows.append((stage.name, "skipped (done)", 0.0, stage.output))
+        marker_file = marker_path(work_dir, stage.name)
+        checksums = input_checksums(stage)
+        marker, reason, restart = read_marker(marker_file)
+        if marker is not None:
+            reason, restart = stale_reason(stage, marker, checksums, after)
+        if marker is not None and reason is None:
+            rows.append(Row(stage.name, "skipped (done)", 0.0, stage.output, _result(stage)))
+            after[stage.name] = marker["id"]
         else:
+            if reason:
+                print(f"\n=== {stage.name} runs again: {reason}", flush=True)
+                if restart and stage.resumable:
+                    _move_aside(stage, work_dir)
+                tf.io.gfile.remove(marker_file)  # only now: a kill before this still finds the marker stale
+            log = _log_path(log_dir, stage)
+            if log:
+                tf.io.gfile.makedirs(log_dir)
+                print(f"=== {stage.name} (its commands and output: {log})", flush=True)
             start = time.time()
             for command in stage.commands:
-                print(f"\n=== {stage.name}: {' '.join(command)}", flush=True)
-                returncode = run(command, env=env).returncode
+                if log:
+                    with open(log, "a", encoding="utf-8") as handle:
+                        handle.write(f"\n=== {stage.name}: {' '.join(command)}\n")
+                else:
+                    print(f"\n=== {stage.name}: {' '.join(command)}", flush=True)
+                returncode = run(command, env=env, log=log)
                 if returncode != 0:
-                    rows.append((stage.name, f"FAILED (exit {returncode})", time.time() - start, ""))
-                    error = StageFailed(stage.name, returncode)
+                    rows.append(Row(stage.name, f"FAILED (exit {returncode})", time.time() - start, log or ""))
+                    error = StageFailed(stage.name, returncode, log)
                     error.rows = rows
                     raise error
             seconds = time.time() - start
-            io_utils.write_json(marker, {"stage": stage.name, "commands": stage.commands, "seconds": round(seconds, 1),
-                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            rows.append((stage.name, "done", seconds, stage.output))
+            marker = {"version": MARKER_VERSION, "id": uuid.uuid4().hex, "stage": stage.name,
+                      "commands": stage.commands, "inputs": checksums, "outputs": stage.required_outputs(),
+                      "after": dict(after), "seconds": round(seconds, 1),
+                      "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            io_utils.write_json(marker_file, marker)
+            after[stage.name] = marker["id"]
+            rows.append(Row(stage.name, "done", seconds, stage.output, _result(stage)))
         if stage.name == until:
             break
     return rows
 
 
 def subprocess_env():
-    """The environment for the stages: this checkout importable wherever the user runs from."""
+    """The environment for the stages: the imported package first on PYTHONPATH, wherever the user runs from."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
     return env
 
 
-def print_summary(rows):
-    print("\n| stage | status | seconds | output |\n|---|---|---|---|")
-    for name, status, seconds, output in rows:
-        print(f"| {name} | {status} | {seconds:.0f} | {output} |")
+def print_summary(rows, log_dir=None):
+    print("\n| stage | status | seconds | result | output |\n|---|---|---|---|---|")
+    for row in rows:
+        row = Row(*row)
+        print(f"| {row.stage} | {row.status} | {row.seconds:.0f} | {row.result} | {row.output} |")
+    if log_dir:
+        print(f"stage logs: {os.path.join(log_dir, '<stage>.log')}")
 
 
-def run_recipe(stages, work_dir, until=None):
-    """Runs the stages with the summary table printed at the end; returns the process exit code."""
+def tail(path, lines=20):
+    """The last `lines` lines of a local text file."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return "".join(collections.deque(handle, maxlen=lines))
+
+
+def run_recipe(stages, work_dir, until=None, log_dir=None):
+    """Runs the stages with the summary table printed at the end; returns the process exit code. A failed
+    stage's last log lines are shown before the error."""
     try:
-        rows = run_stages(stages, work_dir, until, env=subprocess_env())
+        rows = run_stages(stages, work_dir, until, env=subprocess_env(), log_dir=log_dir)
     except StageFailed as error:
-        print_summary(error.rows)
+        print_summary(error.rows, log_dir)
+        if error.log and os.path.exists(error.log):
+            print(f"\nlast lines of {error.log}:\n{tail(error.log).rstrip()}", flush=True)
         print(f"error: {error}; re-run the same command to retry it", file=sys.stderr)
         return error.returncode if error.returncode > 0 else 1  # a killed command has a negative code
-    print_summary(rows)
+    print_summary(rows, log_dir)
     return 0
 
 
@@ -278,14 +521,15 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Defines this command's flags (only when it runs as a program, so importing it defines none)."""
-    flags.DEFINE_string("recipe", None, "Recipe name (configs/recipes/NAME.json) or path to a recipe JSON.")
+    flags.DEFINE_string("recipe", None, f"Recipe name ({', '.join(recipe_names())}) or path to a recipe JSON.")
     flags.DEFINE_multi_string("input", None, "Raw text file or glob (local or gs://); repeatable.")
     flags.DEFINE_string("work_dir", None, "Directory for every stage's output (one recipe and scale per directory).")
     flags.DEFINE_enum("scale", "full", ["full", "tiny"], "full: the published settings; tiny: a laptop-sized run.")
     flags.DEFINE_enum("until", None, list(STAGES), "Stop after this stage.")
     flags.DEFINE_string("merge_vocab", None, "vocab.txt whose missing tokens are added to the trained vocabulary "
                         "(recipes with merge_vocab, e.g. KcELECTRA: KoELECTRA's vocab.txt).")
-    flags.DEFINE_string("finetune_task", None, "Fine-tuning task after export (run_finetuning.py --task).")
+    flags.DEFINE_string("finetune_task", None, "Fine-tuning task after export (`python -m electra_tf.finetuning "
+                        "--task`).")
     flags.DEFINE_string("finetune_data_dir", None, "The task's data directory.")
     flags.DEFINE_string("hparams", None, "JSON overrides for the pre-training config, on top of the recipe's.")
 
@@ -300,6 +544,7 @@ def main(argv):
     recipe = load_recipe(FLAGS.recipe)
     stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
                   FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
+    check_paths(FLAGS.input, FLAGS.merge_vocab, FLAGS.finetune_data_dir)
     pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))
 

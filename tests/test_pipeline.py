@@ -21,14 +21,20 @@ def test_the_demo_is_the_tiny_recipe_plus_two_demo_stages():
     stages = pipeline.demo_stages("w", recipes.load_recipe("koelectra-small-v3"), "data/sample_corpus.txt",
                                   "data/sample_nsmc", python="py")
     planned = recipes.plan(recipes.load_recipe("koelectra-small-v3"), ["data/sample_corpus.txt"], "w", scale="tiny",
-                           finetune_task="nsmc", finetune_data_dir="data/sample_nsmc", python="py")
+                           finetune_task="nsmc", finetune_data_dir="data/sample_nsmc", python="py",
+                           finetune_hparams=pipeline.DEMO_FINETUNE)
     assert stages[:-2] == planned
+    finetune = stages[5].commands[0]
+    assert "--config=tiny" in finetune  # configs/finetune/tiny.json as for real tasks, the demo's own on top
+    hparams = json.loads(next(flag for flag in finetune if flag.startswith("--hparams="))[len("--hparams="):])
+    assert hparams == pipeline.DEMO_FINETUNE and hparams["learning_rate"] > 1.25e-4
     assert [stage.name for stage in stages[-2:]] == ["parity", "predict_text"]
     assert "--saved_model_dir=w/finetune/nsmc/saved_model" in stages[-1].commands[0]
 
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
+    """One demo run (and a second call, which must do nothing), shared by this module's slow tests."""
     work_dir = str(tmp_path_factory.mktemp("demo"))
     command = [sys.executable, "-m", "electra_tf.pipeline", f"--work_dir={work_dir}"]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1500)
@@ -37,14 +43,59 @@ def pipeline_run(tmp_path_factory):
     return work_dir, first.stdout, again
 
 
+@pytest.mark.slow
 def test_every_stage_runs_then_skips_when_done(pipeline_run):
     work_dir, stdout, again = pipeline_run
     for stage in ("prepare", "vocab", "corpus", "pretrain", "export", "finetune", "parity", "predict_text"):
         assert f"| {stage} | done |" in stdout, stdout[-3000:]
         assert f"| {stage} | skipped (done) |" in again.stdout
+        assert os.path.getsize(os.path.join(work_dir, "logs", f"{stage}.log")) > 0
     assert again.returncode == 0 and "\n=== " not in again.stdout  # a complete run runs no command
+    assert "oneDNN" not in stdout and "I0000" not in stdout  # TensorFlow's start-up lines are in the logs
+    assert f"stage logs: {os.path.join(work_dir, 'logs', '<stage>.log')}" in stdout
 
 
+def _in_process_labels(saved_model_dir):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SavedModel's tokenizer ops)
+
+    from electra_tf.serving import latest_version
+
+    outputs = tf.saved_model.load(latest_version(saved_model_dir)).signatures["predict_text"](
+        text=tf.constant(pipeline.SAMPLE_SENTENCES))
+    return [label.decode() for label in outputs["label"].numpy()]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="issue #23 point 8 not met yet: with DEMO_FINETUNE the seeds 2 and 42 (the "
+                   "demo's) score 0.98/1.00 with both reviews right; seed 43 scores 0.97 but labels the positive "
+                   "review 0, seeds 1 and 44 score 0.93 and 0.71 (measured 2026-12-02)")
+def test_the_demo_model_learns_the_sample_for_three_seeds(pipeline_run, tmp_path):
+    """The demo's fine-tuning labels both demo reviews right and scores >= 95% on the sample test file: the
+    demo run itself, then the same fine-tuning of the same pre-trained model with two other seeds."""
+    work_dir, stdout, _ = pipeline_run
+    finetune_dir = recipes.finetune_output_dir(work_dir, pipeline.TASK)
+    demo_seed = json.load(open(os.path.join(finetune_dir, "eval_results.json")))["hparams"]["seed"]
+    assert pipeline.read_predictions(os.path.join(work_dir, "prediction.txt")) == pipeline.SAMPLE_LABELS
+    accuracy = json.load(open(os.path.join(finetune_dir, "eval_results.json")))["test"]["accuracy"]
+    assert accuracy >= 0.95, accuracy
+    assert f"| test accuracy {accuracy:.4f} |" in stdout and "labels 1 0 (expected 1 0: 2/2 right)" in stdout
+    recipe = recipes.load_recipe("koelectra-small-v3")
+    for seed in (demo_seed + 1, demo_seed + 2):
+        stage = pipeline.demo_stages(work_dir, recipe, "data/sample_corpus.txt", "data/sample_nsmc",
+                                     finetune_hparams={"seed": seed})[5]
+        output_dir = str(tmp_path / f"seed{seed}")
+        command = [argument if not argument.startswith("--output_dir=") else f"--output_dir={output_dir}"
+                   for argument in stage.commands[0]] + ["--noprogress"]
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        results = json.load(open(os.path.join(output_dir, "eval_results.json")))
+        assert results["hparams"]["seed"] == seed
+        assert results["test"]["accuracy"] >= 0.95, (seed, results["test"], [e["dev"] for e in results["epochs"]])
+        assert _in_process_labels(os.path.join(output_dir, "saved_model")) == pipeline.SAMPLE_LABELS, seed
+
+
+@pytest.mark.slow
 def test_exports_match_transformers(pipeline_run):
     work_dir, _, _ = pipeline_run
     rows = [line.split("|") for line in open(os.path.join(work_dir, "parity.txt"), encoding="utf-8")][2:]
@@ -54,12 +105,14 @@ def test_exports_match_transformers(pipeline_run):
         assert float(row[4]) <= 1e-4, row
 
 
+@pytest.mark.slow
 def test_prediction_prints_a_sentence_and_its_label(pipeline_run):
     work_dir, _, _ = pipeline_run
     text = open(os.path.join(work_dir, "prediction.txt"), encoding="utf-8").read()
     assert "배우들 연기가 정말" in text and "'label': '" in text
 
 
+@pytest.mark.slow
 def test_pretraining_learns(pipeline_run):
     work_dir, _, _ = pipeline_run
     history = json.load(open(os.path.join(work_dir, "pretrain", "metrics.json")))

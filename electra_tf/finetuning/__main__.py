@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from electra_tf import cli, distribute  # noqa: E402
+from electra_tf import cli, config_files, distribute  # noqa: E402
 from electra_tf import hparams as hparams_lib  # noqa: E402
 from electra_tf.finetuning import checkpoint_series  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
@@ -30,7 +30,8 @@ FLAGS = flags.FLAGS
 
 
 flags.DEFINE_string("task", None, f"Task: one of {', '.join(TASKS)}.")
-hparams_lib.define_flags("Fine-tuning config JSON (configs/finetune/*.json); per-task sections apply.",
+hparams_lib.define_flags("Fine-tuning config JSON (configs/finetune/*.json) or its name (e.g. tiny); per-task "
+                         "sections apply.",
                          "JSON object of hyperparameter overrides, e.g. '{\"learning_rate\": 3e-5}'.")
 flags.DEFINE_string("init_checkpoint", None,
                     "Pre-trained model: a transformers directory, a keras-hub ELECTRA preset or an original "
@@ -59,7 +60,8 @@ distribute.define_flags()
 
 def main(argv):
     del argv
-    hparams = load_hparams(FLAGS.config, FLAGS.task, FLAGS.hparams)
+    config = FLAGS.config and config_files.resolve(FLAGS.config, "finetune")
+    hparams = load_hparams(config, FLAGS.task, FLAGS.hparams)
     task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
                     text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
                     label_list=FLAGS.labels, id_column=FLAGS.id_column)

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from electra_tf import cli, distribute, rundir
+from electra_tf import cli, config_files, distribute, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
@@ -25,7 +25,7 @@ from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import load_vocab, special_token_ids
 
 FLAGS = flags.FLAGS
-hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json).",
+hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json), or a preset's name (e.g. tiny).",
                          "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
@@ -44,7 +44,7 @@ def main(argv):
     del argv
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
     vocab = load_vocab(vocab_file)
-    config = PretrainingConfig.from_json_file(FLAGS.config, FLAGS.hparams)
+    config = PretrainingConfig.from_json_file(config_files.resolve(FLAGS.config, "pretrain"), FLAGS.hparams)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     # Every consistency check comes before the first write to --model_dir.
     if not FLAGS.export_only:
