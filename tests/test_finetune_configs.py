@@ -38,7 +38,7 @@ def test_the_original_electra_recipe(size, learning_rate):
     path = os.path.join(ROOT, "configs", "finetune", f"google-electra-{size}.json")
     hparams = load_hparams(path, "nsmc")
     assert hparams.learning_rate == learning_rate
-    assert (hparams.layerwise_lr_decay, hparams.warmup_proportion, hparams.weight_decay, hparams.adam_epsilon) == (
+    assert (hparams.layerwise_lr_decay, hparams.warmup_proportion, hparams.weight_decay_rate, hparams.adam_epsilon) == (
         0.8, 0.1, 0.01, 1e-6)
     assert (hparams.num_train_epochs, hparams.train_batch_size, hparams.max_seq_length) == (3, 32, 128)
     assert hparams.adam_bias_correction is False

@@ -240,5 +240,5 @@ def test_glue_configs_hold_the_electra_paper_settings():
             assert (hparams.learning_rate, hparams.layerwise_lr_decay, hparams.train_batch_size) == (
                 learning_rate, 0.8, 32)
             assert hparams.num_train_epochs == (10 if task_name in ("rte", "sts") else 3)
-            assert (hparams.warmup_proportion, hparams.weight_decay, hparams.adam_epsilon) == (0.1, 0.01, 1e-6)
+            assert (hparams.warmup_proportion, hparams.weight_decay_rate, hparams.adam_epsilon) == (0.1, 0.01, 1e-6)
         assert "configure_finetuning.py" in json.load(open(path, encoding="utf-8"))["source"]
