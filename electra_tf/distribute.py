@@ -52,9 +52,14 @@ def default_precision(strategy_name):
 
 
 def strategy_from_flags(values):
+    """The strategy the flags name, with the global mixed-precision policy set (see `log_strategy`)."""
     strategy = get_strategy(values.distribution_strategy, values.tpu, values.tpu_zone, values.gcp_project)
-    policy = values.mixed_precision or default_precision(values.distribution_strategy)
-    keras.mixed_precision.set_global_policy(policy)
-    logging.info("Strategy %s with %d replicas, policy %s", type(strategy).__name__,
-                 strategy.num_replicas_in_sync, policy)
+    keras.mixed_precision.set_global_policy(values.mixed_precision or default_precision(values.distribution_strategy))
     return strategy
+
+
+def log_strategy(strategy):
+    """Logs the strategy, its replicas and the policy; called once the inputs are checked, so a user error's
+    `error:` line is the only line it prints."""
+    logging.info("Strategy %s with %d replicas, policy %s", type(strategy).__name__,
+                 strategy.num_replicas_in_sync, keras.mixed_precision.global_policy().name)

@@ -140,6 +140,10 @@ def test_every_command_prints_exactly_one_stderr_line_for_a_bad_flag_value(tmp_p
         "finetuning": ["-m", "electra_tf.finetuning", "--task=nsmc", f"--config={FINETUNE_TINY}",
                        f"--init_checkpoint={missing}", f"--data_dir={missing}", f"--output_dir={tmp_path}/f",
                        "--skip_bad_rows=maybe"],
+        # an error found after the strategy is built (the run's own log lines start only once inputs are read)
+        "finetuning, missing model": ["-m", "electra_tf.finetuning", "--task=nsmc", f"--config={FINETUNE_TINY}",
+                                      f"--init_checkpoint={missing}", f"--data_dir={missing}",
+                                      f"--output_dir={tmp_path}/f2"],
         "export": ["-m", "electra_tf.export", f"--input={missing}", f"--output_dir={tmp_path}/e", "--format=onnx"],
         "parity": ["-m", "electra_tf.parity", f"--model_dir={missing}"],
         "serving": ["-m", "electra_tf.serving", f"--saved_model_dir={missing}", "--text=안녕"],

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import io_utils, run_kernel
+from electra_tf import distribute, io_utils, run_kernel
 from electra_tf.export import export_transformers
 from electra_tf.finetuning.checkpoints import FinetuneCheckpoints
 from electra_tf.finetuning.loop import NO_TIMER, FineTuner, steps_per_epoch
@@ -55,6 +55,7 @@ class FinetuneRun:
         vocab_file = resolve_vocab(self.init_checkpoint, self.vocab_file)
         splits = read_splits(task, self.data_dir)
         features, report = featurize_splits(task, splits, TokenizerAdapter.from_vocab_file(vocab_file), hparams)
+        distribute.log_strategy(self.strategy)
         self.tuner = tuner = build_tuner(task, hparams, self.init_checkpoint, len(features["train"]),
                                          self.strategy, self.jit_compile, timer)
         tf.io.gfile.makedirs(output_dir)

@@ -53,6 +53,7 @@ def main(argv):
         check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
     rundir.check_run_configs(FLAGS.model_dir, config, discriminator_config)
     strategy = distribute.strategy_from_flags(FLAGS)
+    distribute.log_strategy(strategy)
     keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
     run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
                               jit_compile=FLAGS.jit_compile)
