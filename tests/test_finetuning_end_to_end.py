@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
@@ -51,7 +51,7 @@ def _prediction_rows(path):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_short_finetune_and_export(case, tmp_path):
+def test_short_finetune_and_export(case, tmp_path, init_checkpoint):
     import transformers
 
     spec = CASES[case]
@@ -60,7 +60,7 @@ def test_short_finetune_and_export(case, tmp_path):
     hparams = load_hparams(CONFIG, spec["task"], {"num_train_epochs": 1, "max_steps_per_epoch": 2,
                                                   "logging_steps": 1})
     output_dir = str(tmp_path / "out")
-    results = finetune(task, hparams, init_checkpoint(), data_dir, output_dir, progress=False)
+    results = finetune(task, hparams, init_checkpoint, data_dir, output_dir, progress=False)
 
     # eval_results.json: one epoch of dev metrics incl. the task's metric, best epoch, test metrics
     saved = json.load(open(os.path.join(output_dir, "eval_results.json"), encoding="utf-8"))
@@ -107,7 +107,7 @@ def test_short_finetune_and_export(case, tmp_path):
         assert [task.labels[i] for i in predicted] == written
 
 
-def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path):
+def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path, init_checkpoint):
     """A user's CSV whose test file has no label column: predictions, no test metrics."""
     source = fixture_dir("generic")
     for split in ("train", "dev"):
@@ -119,7 +119,7 @@ def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path):
     task = get_task("text_classification", text_column="sentence", label_column="topic", id_column="id",
                     label_list=["날씨", "경제", "스포츠"])
     hparams = load_hparams(CONFIG, None, {"num_train_epochs": 1, "max_steps_per_epoch": 1})
-    results = finetune(task, hparams, init_checkpoint(), str(tmp_path), str(tmp_path / "out"), progress=False,
+    results = finetune(task, hparams, init_checkpoint, str(tmp_path), str(tmp_path / "out"), progress=False,
                        export=False)
     assert results["test"] == {}
     lines = _prediction_rows(results["predictions_file"])
@@ -144,11 +144,11 @@ def test_hparams_resolution_and_errors(tmp_path):
         load_hparams(None, None, "{lr: 1}")
 
 
-def test_xla_finetune_runs_with_padding_kept(tmp_path):
+def test_xla_finetune_runs_with_padding_kept(tmp_path, init_checkpoint):
     """Under jit_compile the dense layers keep the padding (XLA needs static shapes for dropout masks)."""
     task = get_task("nsmc")
     hparams = load_hparams(CONFIG, "nsmc", {"num_train_epochs": 1, "max_steps_per_epoch": 2})
-    results = finetune(task, hparams, init_checkpoint(), fixture_dir("nsmc"), str(tmp_path / "out"),
+    results = finetune(task, hparams, init_checkpoint, fixture_dir("nsmc"), str(tmp_path / "out"),
                        jit_compile=True, progress=False, export=False)
     saved = json.load(open(os.path.join(tmp_path, "out", "eval_results.json"), encoding="utf-8"))
     assert saved["epochs"][0]["global_step"] == 2 and np.isfinite(saved["epochs"][0]["train_loss"])

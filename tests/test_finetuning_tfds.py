@@ -1,7 +1,7 @@
 """TFDS builders read the manual_dir with the task readers: same splits, same rows."""
 
 import pytest
-from test_finetuning_support import fixture_dir
+from support import fixture_dir
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
