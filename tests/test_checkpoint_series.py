@@ -118,6 +118,7 @@ def _png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
+@pytest.mark.slow
 def test_the_command_scores_two_checkpoints_and_skips_them_on_a_rerun(run_dir, tmp_path, finetune_vocab):
     output = str(tmp_path / "scores")
     command = [sys.executable, os.path.join(ROOT, "run_finetuning.py"), "--task=text_classification",

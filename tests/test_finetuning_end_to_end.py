@@ -4,6 +4,7 @@ that transformers' matching TF class loads with the same logits as ours (<= 1e-5
 import csv
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.trainer import finetune
+from electra_tf import serving
 from electra_tf.pretrained import load_pretrained
 
 TRANSFORMERS_CLASSES = {
@@ -21,6 +23,7 @@ TRANSFORMERS_CLASSES = {
     "question_answering": "TFElectraForQuestionAnswering",
 }
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "finetune", "tiny.json")
+SAVED_MODEL_CASE = "nsmc"  # the one case whose export writes a real SavedModel too
 
 
 def _generic_regression_dir(tmp_path):
@@ -45,13 +48,30 @@ CASES["text_regression"] = dict(task="text_regression", data=None,
                                              label_column="similarity"))
 
 
+def _record_saved_model_exports(monkeypatch):
+    """Replaces the SavedModel half of fine-tuning's export by a recorder of its base directories: tracing the
+    serving graph costs about as much as the short fine-tune, and tests/test_serving.py checks it for each head."""
+    calls = []
+
+    def record(model, base_dir, vocab_file, **kwargs):
+        calls.append(base_dir)
+        return os.path.join(base_dir, "1")
+
+    for module in list(sys.modules.values()):
+        if (getattr(module, "__name__", "").startswith("electra_tf.finetuning")
+                and getattr(module, "export_saved_model", None) is serving.export_saved_model):
+            monkeypatch.setattr(module, "export_saved_model", record)
+    return calls
+
+
 def _prediction_rows(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read().splitlines()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_short_finetune_and_export(case, tmp_path, init_checkpoint):
+def test_short_finetune_and_export(case, tmp_path, init_checkpoint, monkeypatch):
     import transformers
 
     spec = CASES[case]
@@ -60,7 +80,12 @@ def test_short_finetune_and_export(case, tmp_path, init_checkpoint):
     hparams = load_hparams(CONFIG, spec["task"], {"num_train_epochs": 1, "max_steps_per_epoch": 2,
                                                   "logging_steps": 1})
     output_dir = str(tmp_path / "out")
+    saved_models = [] if case == SAVED_MODEL_CASE else _record_saved_model_exports(monkeypatch)
     results = finetune(task, hparams, init_checkpoint, data_dir, output_dir, progress=False)
+    if case == SAVED_MODEL_CASE:
+        assert os.path.exists(os.path.join(results["saved_model_dir"], "saved_model.pb"))
+    else:
+        assert saved_models == [os.path.join(output_dir, "saved_model")]
 
     # eval_results.json: one epoch of dev metrics incl. the task's metric, best epoch, test metrics
     saved = json.load(open(os.path.join(output_dir, "eval_results.json"), encoding="utf-8"))
@@ -144,6 +169,7 @@ def test_hparams_resolution_and_errors(tmp_path):
         load_hparams(None, None, "{lr: 1}")
 
 
+@pytest.mark.slow
 def test_xla_finetune_runs_with_padding_kept(tmp_path, init_checkpoint):
     """Under jit_compile the dense layers keep the padding (XLA needs static shapes for dropout masks)."""
     task = get_task("nsmc")

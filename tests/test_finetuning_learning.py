@@ -17,6 +17,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONFIG = os.path.join(ROOT, "configs", "finetune", "tiny.json")
 
 
+@pytest.mark.slow
 def test_classification_learns_the_easy_fixture(tmp_path, init_checkpoint):
     hparams = load_hparams(CONFIG, "nsmc", {"num_train_epochs": 12, "learning_rate": 5e-4, "max_seq_length": 32,
                                             "hidden_dropout_prob": 0.0})

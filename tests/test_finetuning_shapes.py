@@ -98,6 +98,7 @@ def _gradients(tuner, inputs, labels, row_weights):
     return float(loss), [tf.convert_to_tensor(gradient).numpy() for gradient in gradients]  # embeddings: slices
 
 
+@pytest.mark.slow
 def test_jit_compile_pads_without_retracing_and_matches_unpadded_training(tmp_path, init_checkpoint):
     """The padded partial batch (9 rows + 23 of weight 0, cut to its bucket's width) gives the loss and gradient
     of the unpadded batch, and of the same rows at full width; one epoch of 32 steps in two widths is traced

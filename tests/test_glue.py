@@ -8,6 +8,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 from scipy import stats
 from sklearn import metrics as sk
 from support import FIXTURES
@@ -146,6 +147,7 @@ def _read_tsv(path):
         return [line.rstrip("\n").split("\t") for line in handle]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", GLUE)
 def test_glue_finetune_end_to_end(task_name, tmp_path, init_checkpoint):
     task = get_task(task_name)
@@ -188,8 +190,6 @@ def test_glue_finetune_end_to_end(task_name, tmp_path, init_checkpoint):
 
 
 # TFDS -------------------------------------------------------------------------------------------------------
-
-tfds = pytest.importorskip("tensorflow_datasets")
 
 
 def _prepare_tfds(config, data_dir):

@@ -37,6 +37,7 @@ def pipeline_run(tmp_path_factory):
     return work_dir, first.stdout, again
 
 
+@pytest.mark.slow
 def test_every_stage_runs_then_skips_when_done(pipeline_run):
     work_dir, stdout, again = pipeline_run
     for stage in ("prepare", "vocab", "corpus", "pretrain", "export", "finetune", "parity", "predict_text"):
@@ -45,6 +46,7 @@ def test_every_stage_runs_then_skips_when_done(pipeline_run):
     assert again.returncode == 0 and "\n=== " not in again.stdout  # a complete run runs no command
 
 
+@pytest.mark.slow
 def test_exports_match_transformers(pipeline_run):
     work_dir, _, _ = pipeline_run
     rows = [line.split("|") for line in open(os.path.join(work_dir, "parity.txt"), encoding="utf-8")][2:]
@@ -54,12 +56,14 @@ def test_exports_match_transformers(pipeline_run):
         assert float(row[4]) <= 1e-4, row
 
 
+@pytest.mark.slow
 def test_prediction_prints_a_sentence_and_its_label(pipeline_run):
     work_dir, _, _ = pipeline_run
     text = open(os.path.join(work_dir, "prediction.txt"), encoding="utf-8").read()
     assert "배우들 연기가 정말" in text and "'label': '" in text
 
 
+@pytest.mark.slow
 def test_pretraining_learns(pipeline_run):
     work_dir, _, _ = pipeline_run
     history = json.load(open(os.path.join(work_dir, "pretrain", "metrics.json")))
