@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Sets up .venv with the test extras (pytest, CPU torch for the PyTorch parity tests) and runs the suite.
+# Sets up .venv with the test extras (pytest, pytest-xdist, CPU torch for the PyTorch parity tests) and runs the
+# suite, printing the 30 slowest tests. Arguments go to pytest: `-m "not slow"` is the inner loop (no end-to-end
+# runs), `-n 2 --dist loadfile` spreads test files over 2 processes (the session fixtures are built once and
+# shared), `--cpu-durations=N` prints the N costliest tests in CPU seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh test,torch
