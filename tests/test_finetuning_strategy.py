@@ -5,6 +5,7 @@ strategy."""
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from test_finetuning_shapes import NO_DROPOUT, _hparams, _task, _write_rows
 
@@ -25,6 +26,7 @@ def _epoch_and_predictions(init_checkpoint, strategy, data_dir):
     return iterators, losses, tuner.predict(features["test"])["logits"]
 
 
+@pytest.mark.slow
 def test_one_device_cpu_strategy_feeds_plain_datasets_with_the_default_strategy_results(tmp_path, init_checkpoint):
     data_dir = _write_rows(tmp_path, count=100)
     iterators, losses, logits = _epoch_and_predictions(init_checkpoint, tf.distribute.OneDeviceStrategy("/cpu:0"), data_dir)

@@ -101,6 +101,7 @@ def _dataset_fn(shards, config):
                                      config.train_batch_size, seed=1)
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_without_touching_the_last_checkpoint(shards, tmp_path):
     model_dir = str(tmp_path / "model")
     run = _run(model_dir, {"train_steps": 20})
