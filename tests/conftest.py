@@ -1,11 +1,18 @@
-"""Shared fixtures: quiet TensorFlow, random weights and a padded two-segment batch."""
+"""Shared fixtures: quiet TensorFlow, random weights, a padded two-segment batch, the fine-tuning fixtures'
+vocab and tiny discriminator and the sample corpus's shards (each built once per session, see `support.py`),
+and `--cpu-durations`, each test's CPU seconds."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import resource  # noqa: E402
+import time  # noqa: E402
+
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import support  # noqa: E402
 
 
 def randomize_weights(model, seed=0, scale=0.05):
@@ -24,3 +31,72 @@ def padded_pair_batch(vocab_size, batch_size=3, sequence_length=24, seed=1):
     from electra_tf.parity import sample_batch
 
     return sample_batch(vocab_size, batch_size, sequence_length, seed)
+
+
+# --- built once per session (read-only for the tests that use them) -----------------------------------------
+
+@pytest.fixture(scope="session")
+def finetune_vocab(tmp_path_factory):
+    """vocab.txt: the five specials, then WordPiece learned from every fine-tuning fixture text."""
+    return support.shared_directory(tmp_path_factory, "finetune_vocab", support.write_finetune_vocab)
+
+
+@pytest.fixture(scope="session")
+def init_checkpoint(tmp_path_factory, finetune_vocab):
+    """A randomly initialised tiny discriminator exported as a transformers directory (with vocab.txt)."""
+    return support.shared_directory(tmp_path_factory, "tiny-discriminator",
+                                    lambda directory: support.write_init_checkpoint(directory, finetune_vocab))
+
+
+@pytest.fixture(scope="session")
+def pretraining_shards(tmp_path_factory):
+    """The sample corpus as length-64 pre-training shards (with stats.json) built with the sample vocab."""
+    return support.shared_directory(tmp_path_factory, "pretraining_shards", support.write_pretraining_shards)
+
+
+# --- per-test CPU seconds ------------------------------------------------------------------------------------
+# Wall seconds are noisy on a shared machine; CPU seconds (this process and its finished children) compare
+# between runs. `--cpu-durations=N` prints the N costliest tests and the total (also under pytest-xdist).
+
+_CPU_SECONDS = {}
+
+
+def _cpu_now():
+    """CPU seconds used so far by this process and its waited-for children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-durations", type=int, default=0, metavar="N",
+                     help="print the N tests that used the most CPU seconds (setup, call and teardown) and the total")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    item.cpu_start = _cpu_now()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "teardown" and hasattr(item, "cpu_start"):
+        outcome.get_result().user_properties.append(("cpu_seconds", _cpu_now() - item.cpu_start))
+
+
+def pytest_runtest_logreport(report):
+    for key, value in report.user_properties:
+        if key == "cpu_seconds" and report.when == "teardown":
+            _CPU_SECONDS[report.nodeid] = value
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.getoption("--cpu-durations")
+    if not count or not _CPU_SECONDS:
+        return
+    ranked = sorted(_CPU_SECONDS.items(), key=lambda item: item[1], reverse=True)
+    terminalreporter.write_sep("=", f"{min(count, len(ranked))} costliest tests in CPU seconds")
+    for nodeid, seconds in ranked[:count]:
+        terminalreporter.write_line(f"{seconds:8.2f}s cpu  {nodeid}")
+    terminalreporter.write_line(f"total: {sum(_CPU_SECONDS.values()):.1f} CPU seconds over {len(ranked)} tests")

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_finetuning_support import fixture_dir, vocab_file
+from support import fixture_dir
 
 from electra_tf import rundir
 from electra_tf.finetuning import checkpoint_series
@@ -41,11 +41,11 @@ def _dataset_fn(vocab_size, config):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, finetune_vocab):
     """A tiny pre-training run of 8 steps, saving every 2, keeping 1 rolling checkpoint and every 4th step."""
     model_dir = str(tmp_path_factory.mktemp("run"))
     config = PretrainingConfig.from_json_file(TINY, SERIES)
-    vocab = load_vocab(vocab_file())
+    vocab = load_vocab(finetune_vocab)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     rundir.save_run_configs(model_dir, config, discriminator_config)
     run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), model_dir,
@@ -119,11 +119,12 @@ def _png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
-def test_the_command_scores_two_checkpoints_and_skips_them_on_a_rerun(run_dir, tmp_path):
+@pytest.mark.slow
+def test_the_command_scores_two_checkpoints_and_skips_them_on_a_rerun(run_dir, tmp_path, finetune_vocab):
     output = str(tmp_path / "scores")
     command = [sys.executable, os.path.join(ROOT, "run_finetuning.py"), "--task=text_classification",
                "--text_column=sentence", "--label_column=topic", "--id_column=id", f"--config={FINETUNE_TINY}",
-               f"--init_checkpoint={run_dir}", f"--vocab={vocab_file()}", f"--data_dir={fixture_dir('generic')}",
+               f"--init_checkpoint={run_dir}", f"--vocab={finetune_vocab}", f"--data_dir={fixture_dir('generic')}",
                f"--output_dir={output}", "--checkpoint_steps=4,8", "--noprogress", "--noexport",
                '--hparams={"num_train_epochs": 1, "max_steps_per_epoch": 2, "max_seq_length": 32}']
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
@@ -146,8 +147,8 @@ def test_the_command_scores_two_checkpoints_and_skips_them_on_a_rerun(run_dir, t
         raise AssertionError(f"step already scored was fine-tuned again: {args}")
 
     again = checkpoint_series.score_checkpoints(run_dir, "all", output, must_not_run, "accuracy",
-                                                vocab_file=vocab_file())
+                                                vocab_file=finetune_vocab)
     assert [row["step"] for row in again] == [4, 8]
     with pytest.raises(ValueError, match=r"no checkpoint of step\(s\) \[6\]; it has steps \[4, 8\]"):
         checkpoint_series.score_checkpoints(run_dir, "4,6", output, must_not_run, "accuracy",
-                                            vocab_file=vocab_file())
+                                            vocab_file=finetune_vocab)

@@ -8,7 +8,7 @@ import logging
 import os
 
 import pytest
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
@@ -72,12 +72,12 @@ def test_one_class_warning_only_for_a_collapse():
     assert one_class_warning(regression, examples, [0.5] * 6, 1e-3) is None
 
 
-def test_a_collapsed_run_warns_naming_the_learning_rate(tmp_path, caplog):
+def test_a_collapsed_run_warns_naming_the_learning_rate(tmp_path, caplog, init_checkpoint):
     hparams = load_hparams(os.path.join(ROOT, "configs", "finetune", "tiny.json"), None,
                            {"learning_rate": 0.5, "num_train_epochs": 1, "max_seq_length": 32,
                             "warmup_proportion": 0.0})
     with caplog.at_level(logging.WARNING):
-        results = finetune(_topic_task(), hparams, init_checkpoint(), fixture_dir("generic"), str(tmp_path),
+        results = finetune(_topic_task(), hparams, init_checkpoint, fixture_dir("generic"), str(tmp_path),
                            progress=False, export=False)
     warning = results["epochs"][-1].get("warning")
     assert warning and "learning rate (0.5) is probably too high" in warning, results["epochs"][-1]

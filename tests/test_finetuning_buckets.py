@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.finetuning import batching
 from electra_tf.finetuning.config import load_hparams
@@ -122,7 +122,7 @@ HEADS = {
 }
 
 
-def _tuner(task_name, split, settings, jit_compile=False):
+def _tuner(init_checkpoint, task_name, split, settings, jit_compile=False):
     """A FineTuner for the fixture task, its examples and features of `split`."""
     task = get_task(task_name)
     hparams = load_hparams(None, None, {"train_batch_size": 4, "steps_per_execution": 2, **settings})
@@ -131,17 +131,17 @@ def _tuner(task_name, split, settings, jit_compile=False):
     examples = task.read(data_dir, split).examples
     if task_name == "korsts":  # the fixture repeats pairs: rank correlations would hinge on rounding between twins
         examples = list({(example.text_a, example.text_b): example for example in examples}.values())
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint(), "vocab.txt"))
+    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
     features = task.featurize(examples, tokenizer, hparams, training=split == "train")
     tf.keras.utils.set_random_seed(hparams.seed)
-    tuner = build_tuner(task, hparams, init_checkpoint(), len(features), tf.distribute.get_strategy(), jit_compile)
+    tuner = build_tuner(task, hparams, init_checkpoint, len(features), tf.distribute.get_strategy(), jit_compile)
     return tuner, examples, features
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
-def test_bucketed_predict_gives_the_full_width_outputs_and_metrics(head):
+def test_bucketed_predict_gives_the_full_width_outputs_and_metrics(head, init_checkpoint):
     task_name, split, settings = HEADS[head]
-    tuner, examples, features = _tuner(task_name, split, settings)
+    tuner, examples, features = _tuner(init_checkpoint, task_name, split, settings)
     lengths = batching.row_lengths(features.inputs["attention_mask"])
     plan = batching.eval_plan(lengths, tuner._widths(features), settings["eval_batch_size"])
     assert len({batch.width for batch in plan}) >= 2  # the fixture really spans buckets
@@ -171,8 +171,8 @@ def test_bucketed_predict_gives_the_full_width_outputs_and_metrics(head):
         assert predictions == full_predictions
 
 
-def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly():
-    tuner, _, features = _tuner("naver-ner", "train", HEADS["token_classification"][2])
+def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly(init_checkpoint):
+    tuner, _, features = _tuner(init_checkpoint, "naver-ner", "train", HEADS["token_classification"][2])
     widths = tuner._widths(features)
     batches = tuner.train_dataset(features, 1)
     plan = list(batches.plan)
@@ -205,9 +205,9 @@ def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly():
     assert np.isfinite(tuner.train(batches, 3)) and tuner.step == 3 and len(batches) == len(plan) - 3
 
 
-def test_dynamic_shapes_trace_each_loop_at_most_twice_over_all_widths():
+def test_dynamic_shapes_trace_each_loop_at_most_twice_over_all_widths(init_checkpoint):
     """Without static shapes the loops generalize to any width after the second one (no trace per width)."""
-    tuner, _, features = _tuner("naver-ner", "train", HEADS["token_classification"][2])
+    tuner, _, features = _tuner(init_checkpoint, "naver-ner", "train", HEADS["token_classification"][2])
     assert not tuner.static_shapes
     batches = tuner.train_dataset(features, 1)
     widths = [width for width, _ in batching.runs(batches.plan)]

@@ -4,14 +4,16 @@ that transformers' matching TF class loads with the same logits as ours (<= 1e-5
 import csv
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
 from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.config import load_hparams
+from electra_tf import serving
 from electra_tf.finetuning.run import finetune
 from electra_tf.pretrained import load_pretrained
 
@@ -21,6 +23,7 @@ TRANSFORMERS_CLASSES = {
     "question_answering": "TFElectraForQuestionAnswering",
 }
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "finetune", "tiny.json")
+SAVED_MODEL_CASE = "nsmc"  # the one case whose export writes a real SavedModel too
 
 
 def _generic_regression_dir(tmp_path):
@@ -45,13 +48,30 @@ CASES["text_regression"] = dict(task="text_regression", data=None,
                                              label_column="similarity"))
 
 
+def _record_saved_model_exports(monkeypatch):
+    """Replaces the SavedModel half of fine-tuning's export by a recorder of its base directories: tracing the
+    serving graph costs about as much as the short fine-tune, and tests/test_serving.py checks it for each head."""
+    calls = []
+
+    def record(model, base_dir, vocab_file, **kwargs):
+        calls.append(base_dir)
+        return os.path.join(base_dir, "1")
+
+    for module in list(sys.modules.values()):
+        if (getattr(module, "__name__", "").startswith("electra_tf.finetuning")
+                and getattr(module, "export_saved_model", None) is serving.export_saved_model):
+            monkeypatch.setattr(module, "export_saved_model", record)
+    return calls
+
+
 def _prediction_rows(path):
     with open(path, encoding="utf-8") as handle:
         return handle.read().splitlines()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_short_finetune_and_export(case, tmp_path):
+def test_short_finetune_and_export(case, tmp_path, init_checkpoint, monkeypatch):
     import transformers
 
     spec = CASES[case]
@@ -60,7 +80,12 @@ def test_short_finetune_and_export(case, tmp_path):
     hparams = load_hparams(CONFIG, spec["task"], {"num_train_epochs": 1, "max_steps_per_epoch": 2,
                                                   "logging_steps": 1})
     output_dir = str(tmp_path / "out")
-    results = finetune(task, hparams, init_checkpoint(), data_dir, output_dir, progress=False)
+    saved_models = [] if case == SAVED_MODEL_CASE else _record_saved_model_exports(monkeypatch)
+    results = finetune(task, hparams, init_checkpoint, data_dir, output_dir, progress=False)
+    if case == SAVED_MODEL_CASE:
+        assert os.path.exists(os.path.join(results["saved_model_dir"], "saved_model.pb"))
+    else:
+        assert saved_models == [os.path.join(output_dir, "saved_model")]
 
     # eval_results.json: one epoch of dev metrics incl. the task's metric, best epoch, test metrics
     saved = json.load(open(os.path.join(output_dir, "eval_results.json"), encoding="utf-8"))
@@ -107,7 +132,7 @@ def test_short_finetune_and_export(case, tmp_path):
         assert [task.labels[i] for i in predicted] == written
 
 
-def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path):
+def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path, init_checkpoint):
     """A user's CSV whose test file has no label column: predictions, no test metrics."""
     source = fixture_dir("generic")
     for split in ("train", "dev"):
@@ -119,7 +144,7 @@ def test_generic_csv_with_label_list_and_unlabelled_test(tmp_path):
     task = get_task("text_classification", text_column="sentence", label_column="topic", id_column="id",
                     label_list=["날씨", "경제", "스포츠"])
     hparams = load_hparams(CONFIG, None, {"num_train_epochs": 1, "max_steps_per_epoch": 1})
-    results = finetune(task, hparams, init_checkpoint(), str(tmp_path), str(tmp_path / "out"), progress=False,
+    results = finetune(task, hparams, init_checkpoint, str(tmp_path), str(tmp_path / "out"), progress=False,
                        export=False)
     assert results["test"] == {}
     lines = _prediction_rows(results["predictions_file"])
@@ -144,11 +169,12 @@ def test_hparams_resolution_and_errors(tmp_path):
         load_hparams(None, None, "{lr: 1}")
 
 
-def test_xla_finetune_runs_with_padding_kept(tmp_path):
+@pytest.mark.slow
+def test_xla_finetune_runs_with_padding_kept(tmp_path, init_checkpoint):
     """Under jit_compile the dense layers keep the padding (XLA needs static shapes for dropout masks)."""
     task = get_task("nsmc")
     hparams = load_hparams(CONFIG, "nsmc", {"num_train_epochs": 1, "max_steps_per_epoch": 2})
-    results = finetune(task, hparams, init_checkpoint(), fixture_dir("nsmc"), str(tmp_path / "out"),
+    results = finetune(task, hparams, init_checkpoint, fixture_dir("nsmc"), str(tmp_path / "out"),
                        jit_compile=True, progress=False, export=False)
     saved = json.load(open(os.path.join(tmp_path, "out", "eval_results.json"), encoding="utf-8"))
     assert saved["epochs"][0]["global_step"] == 2 and np.isfinite(saved["epochs"][0]["train_loss"])

@@ -3,7 +3,7 @@ on first sub-tokens, KorQuAD windows slide by doc_stride and answers map to and 
 
 import numpy as np
 import pytest
-from test_finetuning_support import fixture_dir, vocab_file
+from support import fixture_dir
 
 from electra_tf.finetuning import squad
 from electra_tf.finetuning.tasks import IGNORE_INDEX, get_task
@@ -13,16 +13,16 @@ from electra_tf.tokenization import FastTokenizer
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    return TokenizerAdapter.from_vocab_file(vocab_file())
+def tokenizer(finetune_vocab):
+    return TokenizerAdapter.from_vocab_file(finetune_vocab)
 
 
 @pytest.mark.parametrize("task_name,max_length", [("kornli", 12), ("kornli", 64), ("nsmc", 8), ("korsts", 11)])
-def test_sequence_features_match_encode_for_model(tokenizer, task_name, max_length):
+def test_sequence_features_match_encode_for_model(tokenizer, task_name, max_length, finetune_vocab):
     task = get_task(task_name)
     examples = task.read(fixture_dir(task_name), "train").examples
     features = task.featurize(examples, tokenizer, FinetuneHparams(max_seq_length=max_length))
-    fast = FastTokenizer.from_vocab_file(vocab_file())
+    fast = FastTokenizer.from_vocab_file(finetune_vocab)
     expected = fast.encode_batch_for_model([e.text_a for e in examples],
                                            [e.text_b for e in examples] if examples[0].text_b else None,
                                            max_length=max_length)
@@ -36,11 +36,11 @@ def test_sequence_features_match_encode_for_model(tokenizer, task_name, max_leng
     assert list(features.labels["labels"]) == [e.label for e in examples] or task.regression
 
 
-def test_ner_labels_on_first_subtoken(tokenizer):
+def test_ner_labels_on_first_subtoken(tokenizer, finetune_vocab):
     task = get_task("naver-ner")
     examples = task.read(fixture_dir("naver-ner"), "test").examples
     features = task.featurize(examples, tokenizer, FinetuneHparams(max_seq_length=64))
-    fast = FastTokenizer.from_vocab_file(vocab_file())
+    fast = FastTokenizer.from_vocab_file(finetune_vocab)
     multi_piece_words = 0
     for row, example in enumerate(examples):
         expected_ids = [fast.cls_id]

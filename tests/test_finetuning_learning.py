@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.config import load_hparams
@@ -17,10 +17,11 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONFIG = os.path.join(ROOT, "configs", "finetune", "tiny.json")
 
 
-def test_classification_learns_the_easy_fixture(tmp_path):
+@pytest.mark.slow
+def test_classification_learns_the_easy_fixture(tmp_path, init_checkpoint):
     hparams = load_hparams(CONFIG, "nsmc", {"num_train_epochs": 12, "learning_rate": 5e-4, "max_seq_length": 32,
                                             "hidden_dropout_prob": 0.0})
-    results = finetune(get_task("nsmc"), hparams, init_checkpoint(), fixture_dir("nsmc"), str(tmp_path),
+    results = finetune(get_task("nsmc"), hparams, init_checkpoint, fixture_dir("nsmc"), str(tmp_path),
                        progress=False, export=False)
     epochs = results["epochs"]
     assert epochs[0]["train_loss"] > 0.6  # starts at chance (ln 2 ≈ 0.69)
@@ -37,7 +38,7 @@ def _run(args, tmp_path):
 
 
 @pytest.mark.slow
-def test_command_line_run_and_bad_rows(tmp_path):
+def test_command_line_run_and_bad_rows(tmp_path, init_checkpoint):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     source = os.path.join(fixture_dir("question-pair"))
@@ -45,7 +46,7 @@ def test_command_line_run_and_bad_rows(tmp_path):
         (data_dir / name).write_bytes(open(os.path.join(source, name), "rb").read())
     with open(data_dir / "train.tsv", "a", encoding="utf-8") as handle:
         handle.write("질문만 있는 행\t1\n")  # line 26: two columns instead of three
-    common = ["--task", "question-pair", "--config", CONFIG, "--init_checkpoint", init_checkpoint(),
+    common = ["--task", "question-pair", "--config", CONFIG, "--init_checkpoint", init_checkpoint,
               "--data_dir", str(data_dir), "--hparams", '{"num_train_epochs": 1, "max_steps_per_epoch": 1}',
               "--noprogress"]
     failed = _run(common + ["--output_dir", str(tmp_path / "bad")], tmp_path)

@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from test_finetuning_support import fixture_dir
+from support import fixture_dir
 
 from electra_tf.finetuning.readers import BadRowError, EmptySplitError, MissingLabelsError
 from electra_tf.finetuning.tasks import NER_LABELS, Columns, SequenceTask, get_task

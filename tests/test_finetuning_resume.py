@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from test_finetuning_shapes import _task, _write_rows
-from test_finetuning_support import init_checkpoint
 
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.run import finetune
@@ -23,16 +22,16 @@ HPARAMS = {"max_seq_length": 16, "train_batch_size": 8, "eval_batch_size": 64, "
            "learning_rate": 1e-3, "save_steps": 5, "logging_steps": 1000}
 
 
-def _command(data_dir, output_dir):
+def _command(init_checkpoint, data_dir, output_dir):
     return [sys.executable, "-m", "electra_tf.finetuning", "--task", "text_classification",
             "--text_column", "sentence", "--label_column", "topic", "--id_column", "id",
-            "--init_checkpoint", init_checkpoint(), "--data_dir", data_dir, "--output_dir", output_dir,
+            "--init_checkpoint", init_checkpoint, "--data_dir", data_dir, "--output_dir", output_dir,
             "--hparams", json.dumps(HPARAMS), "--noprogress", "--noexport"]
 
 
-def _start_and_interrupt(data_dir, output_dir, send):
+def _start_and_interrupt(init_checkpoint, data_dir, output_dir, send):
     """Starts the command, waits for its first checkpoint, then `send`s a signal; returns the exit status."""
-    process = subprocess.Popen(_command(data_dir, output_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(_command(init_checkpoint, data_dir, output_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     index = os.path.join(output_dir, "checkpoints", "checkpoint")
     while not os.path.exists(index):
         assert process.poll() is None, process.stdout.read().decode()
@@ -65,11 +64,11 @@ def _results(output_dir):
 
 
 @pytest.mark.slow
-def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
+def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path, init_checkpoint):
     os.makedirs(tmp_path / "data")
     data_dir = _write_rows(tmp_path / "data", ROWS)
     reference = str(tmp_path / "reference")
-    finetune(_task(), load_hparams(None, None, HPARAMS), init_checkpoint(), data_dir, reference, progress=False,
+    finetune(_task(), load_hparams(None, None, HPARAMS), init_checkpoint, data_dir, reference, progress=False,
              export=False)
     expected, expected_results = _checkpoint_arrays(reference), _results(reference)
     assert expected_results["epochs"][-1]["global_step"] == 75 and len(expected_results["epochs"]) == 3
@@ -77,11 +76,11 @@ def test_killed_and_preempted_runs_resume_to_the_uninterrupted_result(tmp_path):
     for name, send, status in (("killed", signal.SIGKILL, -signal.SIGKILL),
                                ("preempted", signal.SIGTERM, PREEMPTED_EXIT_STATUS)):
         output_dir = str(tmp_path / name)
-        returncode, output = _start_and_interrupt(data_dir, output_dir, send)
+        returncode, output = _start_and_interrupt(init_checkpoint, data_dir, output_dir, send)
         assert returncode == status, output
         interrupted_at = int(tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints")).split("-")[-1])
         assert 0 < interrupted_at < 75
-        finished = subprocess.run(_command(data_dir, output_dir), capture_output=True, text=True, timeout=600)
+        finished = subprocess.run(_command(init_checkpoint, data_dir, output_dir), capture_output=True, text=True, timeout=600)
         assert finished.returncode == 0, finished.stdout + finished.stderr
         assert "Resumed from" in finished.stderr
         actual = _checkpoint_arrays(output_dir)

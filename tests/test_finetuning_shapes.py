@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_finetuning_support import fixture_dir, init_checkpoint
+from support import fixture_dir
 
 from electra_tf.distribute import default_precision
 from electra_tf.finetuning import batching
@@ -45,12 +45,12 @@ def _hparams(**overrides):
     return load_hparams(None, None, values)
 
 
-def _tuner(task, hparams, data_dir, jit_compile):
+def _tuner(init_checkpoint, task, hparams, data_dir, jit_compile):
     splits = read_splits(task, data_dir)
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint(), "vocab.txt"))
+    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
     features, _ = featurize_splits(task, splits, tokenizer, hparams)
     tf.keras.utils.set_random_seed(hparams.seed)
-    return build_tuner(task, hparams, init_checkpoint(), len(features["train"]), tf.distribute.get_strategy(),
+    return build_tuner(task, hparams, init_checkpoint, len(features["train"]), tf.distribute.get_strategy(),
                        jit_compile), features
 
 
@@ -60,9 +60,9 @@ def _train_one_epoch(tuner, features, epoch=1):
         tuner.train(batches, tuner.hparams.steps_per_execution)
 
 
-def test_static_batches_cover_every_row_once(tmp_path):
+def test_static_batches_cover_every_row_once(tmp_path, init_checkpoint):
     task, hparams = _task(), _hparams(bucket_width=4)
-    tuner, features = _tuner(task, hparams, _write_rows(tmp_path), jit_compile=True)
+    tuner, features = _tuner(init_checkpoint, task, hparams, _write_rows(tmp_path), jit_compile=True)
     assert tuner.static_shapes and not tuner.model.electra.skip_padding
     seen, batches = [], []
     for inputs, labels, weights in tuner.train_dataset(features["train"], 1):
@@ -98,14 +98,15 @@ def _gradients(tuner, inputs, labels, row_weights):
     return float(loss), [tf.convert_to_tensor(gradient).numpy() for gradient in gradients]  # embeddings: slices
 
 
-def test_jit_compile_pads_without_retracing_and_matches_unpadded_training(tmp_path):
+@pytest.mark.slow
+def test_jit_compile_pads_without_retracing_and_matches_unpadded_training(tmp_path, init_checkpoint):
     """The padded partial batch (9 rows + 23 of weight 0, cut to its bucket's width) gives the loss and gradient
     of the unpadded batch, and of the same rows at full width; one epoch of 32 steps in two widths is traced
     once per width (a second epoch adds no trace) and ends at the dynamic-shape loop's weights."""
     task, hparams = _task(), _hparams(learning_rate=1e-4, bucket_width=4, **NO_DROPOUT)
     data_dir = _write_rows(tmp_path)
-    static, features = _tuner(task, hparams, data_dir, jit_compile=True)
-    dynamic, _ = _tuner(task, hparams, data_dir, jit_compile=False)
+    static, features = _tuner(init_checkpoint, task, hparams, data_dir, jit_compile=True)
+    dynamic, _ = _tuner(init_checkpoint, task, hparams, data_dir, jit_compile=False)
     assert not dynamic.static_shapes and dynamic.model.electra.skip_padding
     dynamic.set_weights(static.get_weights())
     padded_loss, padded_gradients, padded_rows, padded_width, rows = _partial_batch_gradients(static, features)
@@ -141,12 +142,12 @@ def test_jit_compile_pads_without_retracing_and_matches_unpadded_training(tmp_pa
 
 
 @pytest.mark.slow
-def test_jit_compile_finetune_predicts_every_row_once_in_order(tmp_path):
+def test_jit_compile_finetune_predicts_every_row_once_in_order(tmp_path, init_checkpoint):
     task, hparams = _task(), _hparams()
     os.makedirs(tmp_path / "data")
     data_dir = _write_rows(tmp_path / "data")
     output_dir = str(tmp_path / "out")
-    results = finetune(task, hparams, init_checkpoint(), data_dir, output_dir, jit_compile=True, progress=False)
+    results = finetune(task, hparams, init_checkpoint, data_dir, output_dir, jit_compile=True, progress=False)
     assert results["epochs"][0]["global_step"] == 32
     with open(results["predictions_file"], encoding="utf-8") as handle:
         rows = [line.split("\t") for line in handle.read().splitlines()[1:]]

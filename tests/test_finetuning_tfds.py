@@ -1,12 +1,11 @@
 """TFDS builders read the manual_dir with the task readers: same splits, same rows."""
 
 import pytest
-from test_finetuning_support import fixture_dir
+import tensorflow_datasets as tfds
+from support import fixture_dir
 
-tfds = pytest.importorskip("tensorflow_datasets")
-
-from electra_tf.finetuning import tfds_builders  # noqa: E402
-from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task  # noqa: E402
+from electra_tf.finetuning import tfds_builders
+from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
 
 
 def _prepare(task_name, tmp_path):

@@ -8,9 +8,10 @@ from unittest import mock
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 from scipy import stats
 from sklearn import metrics as sk
-from test_finetuning_support import FIXTURES, init_checkpoint
+from support import FIXTURES
 
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.readers import BadRowError
@@ -146,8 +147,9 @@ def _read_tsv(path):
         return [line.rstrip("\n").split("\t") for line in handle]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", GLUE)
-def test_glue_finetune_end_to_end(task_name, tmp_path):
+def test_glue_finetune_end_to_end(task_name, tmp_path, init_checkpoint):
     task = get_task(task_name)
     calls = []
     evaluate = task.evaluate
@@ -161,7 +163,7 @@ def test_glue_finetune_end_to_end(task_name, tmp_path):
     hparams = load_hparams(CONFIG, task_name, {"num_train_epochs": 1, "max_steps_per_epoch": 1,
                                                "max_seq_length": 32, "train_batch_size": 8})
     output_dir = str(tmp_path / "out")
-    results = finetune(task, hparams, init_checkpoint(), os.path.join(GLUE_DIR, DIRS[task_name]), output_dir,
+    results = finetune(task, hparams, init_checkpoint, os.path.join(GLUE_DIR, DIRS[task_name]), output_dir,
                        progress=False, export=False)
 
     dev_examples, dev_predictions, dev_scores = calls[0]
@@ -188,8 +190,6 @@ def test_glue_finetune_end_to_end(task_name, tmp_path):
 
 
 # TFDS -------------------------------------------------------------------------------------------------------
-
-tfds = pytest.importorskip("tensorflow_datasets")
 
 
 def _prepare_tfds(config, data_dir):
@@ -218,11 +218,11 @@ def test_tfds_glue_gives_the_file_rows(task_name, config, splits, tmp_path):
             assert [e.guid for e in actual] == [e.guid for e in expected]
 
 
-def test_tfds_input_runs_the_task_and_names_missing_features(tmp_path):
+def test_tfds_input_runs_the_task_and_names_missing_features(tmp_path, init_checkpoint):
     _prepare_tfds("cola", str(tmp_path / "tfds"))
     task = use_tfds(get_task("cola"), "glue/cola", str(tmp_path / "tfds"))
     hparams = load_hparams(CONFIG, "cola", {"num_train_epochs": 1, "max_steps_per_epoch": 1, "max_seq_length": 32})
-    results = finetune(task, hparams, init_checkpoint(), None, str(tmp_path / "out"), progress=False, export=False)
+    results = finetune(task, hparams, init_checkpoint, None, str(tmp_path / "out"), progress=False, export=False)
     assert results["selection_file"] == "tfds:glue/cola/validation"
     assert "mcc" in results["epochs"][0]["dev"]
     assert len(_read_tsv(str(tmp_path / "out" / "CoLA.tsv"))) == 1 + len(_raw_rows("cola", "test.tsv"))

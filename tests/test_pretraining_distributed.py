@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "pretrain_synthetic.py")
 
@@ -38,6 +39,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_one_device_mirrored_and_multi_worker_agree(tmp_path):
     weights_file = tmp_path / "initial.npz"
     single = _result(_run("one_device", tmp_path / "single", weights_file))  # writes the initial weights

@@ -123,6 +123,7 @@ def test_generator_shape_follows_the_fractions():
     assert untied.generator.electra.embeddings is not untied.discriminator.electra.embeddings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy, jit_compile", [("mixed_float16", False), ("mixed_bfloat16", True)])
 def test_train_step_runs_under_mixed_precision_and_xla(policy, jit_compile, tmp_path):
     import keras

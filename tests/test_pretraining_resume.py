@@ -14,7 +14,6 @@ import pytest
 import tensorflow as tf
 
 from electra_tf import rundir
-from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import check_shards
 from electra_tf.dropout import Dropout
 from electra_tf.pretraining import loop
@@ -28,10 +27,8 @@ SCRIPT = os.path.join(ROOT, "tests", "scripts", "pretrain_resume.py")
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    output = str(tmp_path_factory.mktemp("shards")) + "/corpus"
-    build_pretraining_data([os.path.join(ROOT, "data", "sample_corpus.txt")], VOCAB, output, max_seq_length=64)
-    return output
+def shards(pretraining_shards):
+    return pretraining_shards
 
 
 def _run(model_dir, **overrides):

@@ -13,7 +13,6 @@ import pytest
 import tensorflow as tf
 
 from electra_tf import rundir, weights
-from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS
@@ -29,11 +28,8 @@ SHORT = {"train_steps": 60, "save_checkpoints_steps": 20, "log_steps": 20, "step
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    output = str(tmp_path_factory.mktemp("shards"))
-    build_pretraining_data([os.path.join(ROOT, "data", "sample_corpus.txt")], VOCAB, output + "/corpus",
-                           max_seq_length=64)
-    return output + "/corpus"
+def shards(pretraining_shards):
+    return pretraining_shards
 
 
 def _command(shards, model_dir, overrides, *extra):
@@ -105,6 +101,7 @@ def _dataset_fn(shards, config):
                                      config.train_batch_size, seed=1)
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_without_touching_the_last_checkpoint(shards, tmp_path):
     model_dir = str(tmp_path / "model")
     run = _run(model_dir, {"train_steps": 20})

@@ -60,6 +60,7 @@ def _fresh_process_outputs(saved_model_dir, tokenizer, tmp_path):
     return ids, dict(np.load(tmp_path / "outputs.npz", allow_pickle=True))  # our own file: string outputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["sequence_classification", "token_classification", "question_answering",
                                   "encoder"])
 def test_saved_model_in_a_fresh_process_matches_keras(head, tokenizer, tmp_path):
@@ -121,6 +122,7 @@ def _check_answers(outputs, tokenizer):
         assert pieces[0].removeprefix("##") in words[0] and pieces[-1].removeprefix("##") in words[-1]
 
 
+@pytest.mark.slow
 def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
     model = _model("sequence_classification")
     base = str(tmp_path / "nsmc")
@@ -146,6 +148,7 @@ def test_versions_never_clobber_and_cli_lists_signatures(tmp_path):
     assert "DT_INT32" in shown.stdout and "DT_STRING" in shown.stdout
 
 
+@pytest.mark.slow
 def test_export_and_serving_command_lines(tmp_path):
     from electra_tf.export import export_transformers
 
