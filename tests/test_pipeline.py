@@ -67,9 +67,6 @@ def _in_process_labels(saved_model_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="issue #23 point 8 not met yet: with DEMO_FINETUNE the seeds 2 and 42 (the "
-                   "demo's) score 0.98/1.00 with both reviews right; seed 43 scores 0.97 but labels the positive "
-                   "review 0, seeds 1 and 44 score 0.93 and 0.71 (measured 2026-12-02)")
 def test_the_demo_model_learns_the_sample_for_three_seeds(pipeline_run, tmp_path):
     """The demo's fine-tuning labels both demo reviews right and scores >= 95% on the sample test file: the
     demo run itself, then the same fine-tuning of the same pre-trained model with two other seeds."""
