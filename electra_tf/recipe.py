@@ -263,14 +263,13 @@ def check_paths(inputs=(), merge_vocab=None, finetune_data_dir=None, input_flag=
     for pattern in inputs:
         try:
             io_utils.expand_globs(pattern)
-        except FileNotFoundError as error:
-            hint = (f" ({pattern!r} is a directory: name its files, e.g. '{pattern.rstrip('/')}/*.txt')"
-                    if tf.io.gfile.isdir(pattern) else "")
-            raise RecipeError(f"{input_flag}: {error}{hint}") from error
-    if merge_vocab and not tf.io.gfile.exists(merge_vocab):
-        raise RecipeError(f"--merge_vocab: Vocabulary file not found: {merge_vocab}")
-    if merge_vocab and tf.io.gfile.isdir(merge_vocab):
-        raise RecipeError(f"--merge_vocab: {merge_vocab} is a directory: pass the vocab.txt file inside it")
+        except (FileNotFoundError, IsADirectoryError) as error:  # the message says what a directory needs
+            raise RecipeError(f"{input_flag}: {error}") from error
+    if merge_vocab:
+        try:
+            io_utils.existing_file(merge_vocab, inside="vocab.txt")  # the vocab stage takes DIR/vocab.txt too
+        except (FileNotFoundError, IsADirectoryError) as error:
+            raise RecipeError(f"--merge_vocab: {error}") from error
     if finetune_data_dir and not tf.io.gfile.isdir(finetune_data_dir):
         raise RecipeError(f"{data_flag}: {finetune_data_dir} is not a directory")
 

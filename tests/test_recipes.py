@@ -389,12 +389,15 @@ def test_runner_flags_name_the_flag(tmp_path):
     (tmp_path / "raw").mkdir()
     with pytest.raises(recipes.RecipeError, match=r"^--input: No file matches input pattern '.*nothing\*\.txt'$"):
         recipes.check_paths([str(tmp_path / "nothing*.txt")])
-    with pytest.raises(recipes.RecipeError, match=r"^--input: No file matches input pattern .*is a directory"):
+    with pytest.raises(recipes.RecipeError, match=r"^--input: '.*raw' is a directory; give files or a glob, e\.g\. "
+                                                  r"'.*raw/\*\.txt'$"):
         recipes.check_paths([str(tmp_path / "raw")])
-    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: Vocabulary file not found: "):
+    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: .*vocab\.txt: no such file$"):
         recipes.check_paths(merge_vocab=str(tmp_path / "vocab.txt"))
-    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: .* is a directory: pass the vocab.txt"):
+    with pytest.raises(recipes.RecipeError, match=r"^--merge_vocab: .*raw is a directory without vocab\.txt$"):
         recipes.check_paths(merge_vocab=str(tmp_path / "raw"))
+    (tmp_path / "raw" / "vocab.txt").write_text("[PAD]\n", encoding="utf-8")
+    recipes.check_paths(merge_vocab=str(tmp_path / "raw"))  # a model directory holding vocab.txt is fine
     with pytest.raises(recipes.RecipeError, match=r"^--finetune_data_dir: .* is not a directory"):
         recipes.check_paths(finetune_data_dir=str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match=r"^--config: no file 'tinyy' and no packaged pretrain config"):
@@ -409,8 +412,8 @@ def test_the_recipe_command_gives_one_error_line_naming_input(tmp_path):
                f"--work_dir={tmp_path / 'w'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: --input: No file matches input pattern "
-                                                             f"'{tmp_path}'"), result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [f"error: --input: '{tmp_path}' is a directory; give files or a "
+                                                  f"glob, e.g. '{tmp_path}/*.txt'"], result.stderr[-2000:]
     assert not os.path.exists(tmp_path / "w")  # nothing written before the check
 
 
