@@ -156,11 +156,11 @@ def featurized(args, hparams):
     """(task, splits, features) of the nsmc task on `args.data_dir` with the init's vocabulary."""
     from electra_tf.finetuning import run as finetune_run
     from electra_tf.finetuning.tasks import get_task
-    from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
+    from electra_tf.tokenization import FastTokenizer
 
     task = get_task("nsmc")
     splits = finetune_run.read_splits(task, args.data_dir)
-    tokenizer = TokenizerAdapter.from_vocab_file(finetune_run.resolve_vocab(args.init))
+    tokenizer = FastTokenizer.from_vocab_file(finetune_run.resolve_vocab(args.init))
     features, _ = finetune_run.featurize_splits(task, splits, tokenizer, hparams)
     return task, splits, features
 

@@ -14,9 +14,9 @@ from electra_tf.finetuning import batching
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.finetuning.tasks.tagging import IGNORE_INDEX
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.loop import PAD_LOGIT, epoch_order
 from electra_tf.finetuning.run import build_tuner
+from electra_tf.tokenization import FastTokenizer
 
 WIDTHS = batching.bucket_widths(64, 16)
 
@@ -131,7 +131,7 @@ def _tuner(init_checkpoint, task_name, split, settings, jit_compile=False):
     examples = task.read(data_dir, split).examples
     if task_name == "korsts":  # the fixture repeats pairs: rank correlations would hinge on rounding between twins
         examples = list({(example.text_a, example.text_b): example for example in examples}.values())
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
+    tokenizer = FastTokenizer.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
     features = task.featurize(examples, tokenizer, hparams, training=split == "train")
     tf.keras.utils.set_random_seed(hparams.seed)
     tuner = build_tuner(task, hparams, init_checkpoint, len(features), tf.distribute.get_strategy(), jit_compile)

@@ -11,11 +11,11 @@ import pytest
 from support import fixture_dir
 
 from electra_tf.finetuning.tasks import BENCHMARK_TASKS, get_task
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.config import load_hparams
 from electra_tf import serving
 from electra_tf.finetuning.run import finetune
 from electra_tf.pretrained import load_pretrained
+from electra_tf.tokenization import FastTokenizer
 
 TRANSFORMERS_CLASSES = {
     "sequence_classification": "TFElectraForSequenceClassification",
@@ -114,7 +114,7 @@ def test_short_finetune_and_export(case, tmp_path, init_checkpoint, monkeypatch)
         assert [config["id2label"][str(i)] for i in range(len(task.labels))] == task.labels
     if getattr(task, "regression", False):
         assert len(config["id2label"]) == 1
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(model_dir, "vocab.txt"))
+    tokenizer = FastTokenizer.from_vocab_file(os.path.join(model_dir, "vocab.txt"))
     features = task.featurize(test.examples, tokenizer, hparams)
     inputs = {key: value[:6] for key, value in features.inputs.items()}
     ours = load_pretrained(model_dir)

@@ -7,14 +7,13 @@ from support import fixture_dir
 
 from electra_tf.finetuning import squad
 from electra_tf.finetuning.tasks import IGNORE_INDEX, get_task
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.config import FinetuneHparams
 from electra_tf.tokenization import FastTokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(finetune_vocab):
-    return TokenizerAdapter.from_vocab_file(finetune_vocab)
+    return FastTokenizer.from_vocab_file(finetune_vocab)
 
 
 @pytest.mark.parametrize("task_name,max_length", [("kornli", 12), ("kornli", 64), ("nsmc", 8), ("korsts", 11)])

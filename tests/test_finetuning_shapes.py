@@ -13,9 +13,9 @@ from electra_tf.distribute import default_precision
 from electra_tf.finetuning import batching
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.finetuning.tasks import get_task
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.run import build_tuner, featurize_splits, finetune, read_splits
 from electra_tf.pretrained import load_pretrained
+from electra_tf.tokenization import FastTokenizer
 
 ROWS = 1001
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "classifier_dropout": 0.0}
@@ -47,7 +47,7 @@ def _hparams(**overrides):
 
 def _tuner(init_checkpoint, task, hparams, data_dir, jit_compile):
     splits = read_splits(task, data_dir)
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
+    tokenizer = FastTokenizer.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
     features, _ = featurize_splits(task, splits, tokenizer, hparams)
     tf.keras.utils.set_random_seed(hparams.seed)
     return build_tuner(task, hparams, init_checkpoint, len(features["train"]), tf.distribute.get_strategy(),
@@ -154,7 +154,7 @@ def test_jit_compile_finetune_predicts_every_row_once_in_order(tmp_path, init_ch
     assert [guid for guid, _ in rows] == [f"test-{index}" for index in range(ROWS)]
     # metrics and predictions equal those of the exported best model on the unpadded test rows
     test = task.read(data_dir, "test")
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(output_dir, "model", "vocab.txt"))
+    tokenizer = FastTokenizer.from_vocab_file(os.path.join(output_dir, "model", "vocab.txt"))
     features = task.featurize(test.examples, tokenizer, hparams)
     logits = load_pretrained(os.path.join(output_dir, "model"))(features.inputs, training=False)["logits"]
     metrics, predictions = task.evaluate(test.examples, features, {"logits": np.asarray(logits)})

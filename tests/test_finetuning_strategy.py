@@ -9,14 +9,14 @@ import pytest
 import tensorflow as tf
 from test_finetuning_shapes import NO_DROPOUT, _hparams, _task, _write_rows
 
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.finetuning.run import build_tuner, featurize_splits, read_splits
+from electra_tf.tokenization import FastTokenizer
 
 
 def _epoch_and_predictions(init_checkpoint, strategy, data_dir):
     task, hparams = _task(), _hparams(**NO_DROPOUT)
     splits = read_splits(task, data_dir)
-    tokenizer = TokenizerAdapter.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
+    tokenizer = FastTokenizer.from_vocab_file(os.path.join(init_checkpoint, "vocab.txt"))
     features, _ = featurize_splits(task, splits, tokenizer, hparams)
     tf.keras.utils.set_random_seed(hparams.seed)
     tuner = build_tuner(task, hparams, init_checkpoint, len(features["train"]), strategy, False)

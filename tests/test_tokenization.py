@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 from electra_tf.text import normalize_text
-from electra_tf.finetuning.tokenizer_adapter import TokenizerAdapter
 from electra_tf.tokenization import (SPECIAL_TOKENS, FastTokenizer, InGraphTokenizer, load_vocab,
                                      longest_first_removals, pair_with_specials, prepare_text,
                                      save_tokenizer_files, special_token_ids)
@@ -239,7 +238,7 @@ def test_korquad_contexts_prepared_like_questions(tokenizers):
     from electra_tf.finetuning import squad
 
     slow, _, _ = tokenizers
-    adapter = TokenizerAdapter.from_vocab_file(SAMPLE_VOCAB)
+    adapter = FastTokenizer.from_vocab_file(SAMPLE_VOCAB)
     answer = _nfd("훈민정음")
     context = (f"조선의 {_nfd('세종대왕')}이 1443년에 만든 글자는\u2e52{answer}\u2e52이다. "
                "세종\u0378대왕은 \u200b백성을 사랑했다.")
