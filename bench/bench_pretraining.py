@@ -9,7 +9,7 @@ training = 3x forward; our step skips part of them, see `ElectraEncoder`'s `outp
 measured float32 matmul peak of this machine. The candidates are built and warmed up first, then take turns
 step by step (`--repeats` rounds) and the medians are compared.
 
-Run: `python -m bench.bench_pretraining [--steps 5] [--peer]`.
+Run: `python -m bench.bench_pretraining [--repeats 5] [--no_peer] [--skip NAME]`.
 """
 
 import argparse
