@@ -1,6 +1,7 @@
 """Shared fixtures: quiet TensorFlow, random weights, a padded two-segment batch, the fine-tuning fixtures'
 vocab and tiny discriminator and the sample corpus's shards (each built once per session, see `support.py`),
-and `--cpu-durations`, each test's CPU seconds."""
+`run_commands` (commands run as forks of one process that imported TensorFlow), and `--cpu-durations`, each
+test's CPU seconds."""
 
 import os
 
@@ -54,6 +55,19 @@ def pretraining_shards(tmp_path_factory):
     return support.shared_directory(tmp_path_factory, "pretraining_shards", support.write_pretraining_shards)
 
 
+_COMMAND_RUNNERS = []  # their CPU seconds count for the tests that use them (see `_cpu_now`)
+
+
+@pytest.fixture(scope="session")
+def run_commands(tmp_path_factory):
+    """`support.CommandRunner.run` of this process's runner: ``run_commands({key: ["-m", MODULE, ...]})`` gives
+    ``{key: CompletedProcess}``, each command run in a fork of one process that has imported TensorFlow."""
+    runner = support.CommandRunner(str(tmp_path_factory.getbasetemp() / "forked_commands.log"))
+    _COMMAND_RUNNERS.append(runner)
+    yield runner.run
+    runner.close()
+
+
 # --- per-test CPU seconds ------------------------------------------------------------------------------------
 # Wall seconds are noisy on a shared machine; CPU seconds (this process and its finished children) compare
 # between runs. `--cpu-durations=N` prints the N costliest tests and the total (also under pytest-xdist).
@@ -62,9 +76,10 @@ _CPU_SECONDS = {}
 
 
 def _cpu_now():
-    """CPU seconds used so far by this process and its waited-for children."""
+    """CPU seconds used so far by this process, its waited-for children and the running `run_commands` process."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+    forked = sum(runner.cpu_seconds() for runner in _COMMAND_RUNNERS)
+    return time.process_time() + children.ru_utime + children.ru_stime + forked
 
 
 def pytest_addoption(parser):

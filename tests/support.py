@@ -1,20 +1,24 @@
 """What the shared test fixtures build (a helper module, not a test module; `conftest.py` turns it into fixtures):
 paths of the fine-tuning fixtures, a WordPiece vocab learned from them, a tiny random discriminator exported as a
 transformers directory, and `shared_directory`, which builds a directory once per test session, also across
-pytest-xdist workers."""
+pytest-xdist workers, and `CommandRunner`, which runs commands as forks of one process that imported TensorFlow."""
 
 import contextlib
 import fcntl
 import glob
 import json
 import os
+import select
 import shutil
+import subprocess
+import sys
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "finetune")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
 SAMPLE_CORPUS = os.path.join(ROOT, "data", "sample_corpus.txt")
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+FORKED_COMMANDS = os.path.join(ROOT, "tests", "scripts", "forked_commands.py")
 
 
 def fixture_dir(task):
@@ -116,3 +120,74 @@ def shared_directory(tmp_path_factory, name, build):
             os.replace(result_file + ".tmp", result_file)
         with open(result_file, encoding="utf-8") as handle:
             return json.load(handle)
+
+
+class CommandRunner:
+    """Runs `python ARGS` commands in forks of one `tests/scripts/forked_commands.py` process (TensorFlow imported
+    once, ~5.5 CPU-seconds, instead of once per command); see that script for what a fork cannot show.
+
+    That process starts on the first `run` with this process's environment less ``TF_CPP_MIN_LOG_LEVEL`` (so
+    TensorFlow's C++ logs at its default level, as a user's command would), and its stderr goes to `log_path`.
+    """
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self.process = None
+
+    def _start(self):
+        env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, FORKED_COMMANDS], cwd=ROOT, env=env,
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+                                            encoding="utf-8")
+
+    def run(self, commands, cwd=ROOT, env=None, timeout=300):
+        """``{key: subprocess.CompletedProcess}`` of ``{key: args}`` (args as after ``python``: ``["-m", MODULE,
+        ...]`` or ``[SCRIPT, ...]``), run concurrently in `cwd` with `env` (default: this process's environment)."""
+        if self.process is None or self.process.poll() is not None:
+            self._start()
+        request = {"commands": {str(key): [str(arg) for arg in args] for key, args in commands.items()},
+                   "cwd": os.path.abspath(cwd), "env": dict(os.environ if env is None else env), "timeout": timeout}
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            # it kills a command after `timeout`; this bounds the wait should it hang itself
+            ready, _, _ = select.select([self.process.stdout], [], [], timeout * len(commands) + 60)
+            answer = self.process.stdout.readline() if ready else ""
+        except BrokenPipeError:
+            answer = ""
+        if not answer:
+            self.process.kill()
+            self.close()
+            with open(self.log_path, encoding="utf-8", errors="replace") as log:
+                raise RuntimeError(f"{FORKED_COMMANDS} gave no answer; its stderr:\n{log.read()[-3000:]}")
+        keys = {str(key): key for key in commands}
+        return {keys[name]: subprocess.CompletedProcess([sys.executable, *request["commands"][name]],
+                                                        result["returncode"], result["stdout"], result["stderr"])
+                for name, result in json.loads(answer).items()}
+
+    def cpu_seconds(self):
+        """CPU seconds used so far by the running process and its finished forks (0 once `close` reaped it: from
+        then on `resource.RUSAGE_CHILDREN` counts them), read from /proc (0 where there is none)."""
+        if self.process is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+    def close(self):
+        """Ends the process (the end of its input ends it) and reaps it."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()

@@ -5,8 +5,6 @@ import ast
 import fnmatch
 import os
 import re
-import subprocess
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "electra_tf")
@@ -119,11 +117,11 @@ def test_the_checker_sees_a_violation(tmp_path):
     assert _layer_of("electra_tf.pretraining.loop", _layers()) > _layer_of("electra_tf.io_utils", _layers())
 
 
-def test_run_scripts_are_thin_wrappers_of_the_package_commands():
-    for script, module in (("run_pretraining.py", "electra_tf.pretraining"),
-                           ("run_finetuning.py", "electra_tf.finetuning")):
+def test_run_scripts_are_thin_wrappers_of_the_package_commands(run_commands):
+    wrapped = {"run_pretraining.py": "electra_tf.pretraining", "run_finetuning.py": "electra_tf.finetuning"}
+    helps = run_commands({module: ["-m", module, "--helpshort"] for module in wrapped.values()})
+    for script, module in wrapped.items():
         text = open(os.path.join(ROOT, script), encoding="utf-8").read()
         assert f"from {module}.__main__ import run" in text and len(text.splitlines()) < 10, script
-        result = subprocess.run([sys.executable, "-m", module, "--helpshort"], capture_output=True, text=True,
-                                cwd=ROOT, timeout=300)
+        result = helps[module]
         assert "--init_checkpoint" in result.stdout, (module, result.stderr[-2000:])  # absl exits 1 after help

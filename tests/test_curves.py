@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -51,8 +49,7 @@ def test_one_window_and_other_curves(tmp_path):
     assert not os.path.exists(tmp_path / "x.png")
 
 
-@pytest.mark.slow  # a TensorFlow process of its own
-def test_bad_input_is_one_error_line(tmp_path):
+def test_bad_input_is_one_error_line(run_commands, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"step": 1}))
     with pytest.raises(FileNotFoundError, match="no such metrics file"):
         curves.read_history(str(tmp_path / "missing"))
@@ -60,9 +57,8 @@ def test_bad_input_is_one_error_line(tmp_path):
         curves.read_history(str(tmp_path / "bad.json"))
     with pytest.raises(ValueError, match="--run 'nolabel': expected LABEL=PATH"):
         curves.parse_run("nolabel")
-    result = subprocess.run([sys.executable, "-m", "electra_tf.pretraining.curves", f"--run=x={tmp_path}",
-                             f"--output={tmp_path / 'c.png'}"], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = run_commands({"curves": ["-m", "electra_tf.pretraining.curves", f"--run=x={tmp_path}",
+                                      f"--output={tmp_path / 'c.png'}"]})["curves"]
     assert result.returncode == 2
     assert [line for line in result.stderr.splitlines() if line.startswith("error")] == [
         f"error: --run x={tmp_path}: {tmp_path / 'metrics.json'}: no such metrics file"]

@@ -2,9 +2,6 @@
 one-line errors."""
 
 import itertools
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -82,8 +79,7 @@ def test_runs_on_a_saved_run(tmp_path):
         diagnose.diagnose(str(model_dir), str(data_dir), rows=100)
 
 
-@pytest.mark.slow  # a TensorFlow process of its own
-def test_a_directory_without_a_run_is_one_error_line(tmp_path):
+def test_a_directory_without_a_run_is_one_error_line(run_commands, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     with pytest.raises(FileNotFoundError, match=r"^--data_dir \(its vocab.txt; or pass --vocab\): Vocabulary file"):
@@ -91,9 +87,8 @@ def test_a_directory_without_a_run_is_one_error_line(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^--vocab: Vocabulary file not found: .*v.txt"):
         diagnose.diagnose(str(tmp_path), str(data_dir), vocab_file=str(tmp_path / "v.txt"))
     (data_dir / "vocab.txt").write_text("\n".join(SPECIALS) + "\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "electra_tf.pretraining.diagnose", f"--model_dir={tmp_path}",
-                             f"--data_dir={data_dir}"], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = run_commands({"diagnose": ["-m", "electra_tf.pretraining.diagnose", f"--model_dir={tmp_path}",
+                                        f"--data_dir={data_dir}"]})["diagnose"]
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: --model_dir {tmp_path}: no pre-training run (no checkpoint beside "

@@ -1,24 +1,18 @@
 """Every command README.md and docs/**/*.md show exists, and so does every flag they show for it.
 
 The documents' commands (`python -m electra_tf.…`, `run_pretraining.py`, `run_finetuning.py`, in code blocks,
-inline code and tables, with `\\` continuations) are collected, each command's real ``--helpfull`` is read in one
-subprocess (`tests/scripts/command_flags.py`: TensorFlow imported once, one fork per command), and every
-``--flag`` shown (``--flag value``, ``--flag=value``, ``[--flag X]``, ``--noflag`` for a boolean) must be in it,
-so a renamed flag or command cannot leave the documents stale.
+inline code and tables, with `\\` continuations) are collected, each command's real ``--helpfull`` is read (each
+in a fork of one process that has imported TensorFlow: the `run_commands` fixture), and every ``--flag`` shown
+(``--flag value``, ``--flag=value``, ``[--flag X]``, ``--noflag`` for a boolean) must be in it, so a renamed flag
+or command cannot leave the documents stale.
 """
 
 import bisect
 import glob
-import json
 import os
 import re
-import subprocess
-import sys
-
-import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "tests", "scripts", "command_flags.py")
 DOCUMENTS = ["README.md"] + sorted(os.path.relpath(path, ROOT) for path in
                                    glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True))
 
@@ -30,6 +24,8 @@ FLAG = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
 # Where a command's arguments end: a shell comment, a pipe or list separator between commands.
 END = re.compile(r"\s#|\s\|\s|;|&&|\|\|")
 INLINE = re.compile(r"`([^`]+)`")
+# absl's help lists each flag as "  --name: help", "  -v,--name: help" or, for a boolean, "  --[no]name: help".
+HELP_FLAG_LINE = re.compile(r"^\s+(?:-\S,)?--(\[no\])?([A-Za-z0-9_][\w-]*):", re.MULTILINE)
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -126,6 +122,17 @@ def test_the_parser_reads_each_documented_form(tmp_path):
     }
 
 
+def help_flags(help_text):
+    """{flag name: is_boolean} from absl's ``--helpfull`` text (the docstring's own examples are not matched)."""
+    return {match.group(2): bool(match.group(1)) for match in HELP_FLAG_LINE.finditer(help_text)}
+
+
+def test_help_flags_reads_absl_help():
+    help_text = ("Usage example:\n    --not_listed=1\n\nabsl.flags:\n  --input: Text file.\n"
+                 "  -v,--verbosity: Logging verbosity.\n  --[no]progress: Show a progress bar.\n")
+    assert help_flags(help_text) == {"input": False, "verbosity": False, "progress": True}
+
+
 def _unknown(shown, accepted):
     """The flags of `shown` that `accepted` ({name: is_boolean}) does not take (`--noX` needs a boolean X)."""
     return [flag for flag in shown
@@ -137,22 +144,19 @@ def test_unknown_flags_are_caught():
     assert _unknown(["input", "noprogress", "noinput", "inputs"], accepted) == ["noinput", "inputs"]
 
 
-@pytest.mark.slow
-def test_every_documented_command_and_flag_exists():
+def test_every_documented_command_and_flag_exists(run_commands):
     commands = documented_commands()
     mentions = commands.pop(None, [])
     assert {"electra_tf.pretraining", "run_finetuning.py", "electra_tf.export"} <= set(commands), (
         "the documents' commands were not found: the parser or the documents changed")
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, SCRIPT, *sorted(commands)], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600, check=True)
-    accepted = json.loads(result.stdout)
+    helps = run_commands({command: ([command] if command.endswith(".py") else ["-m", command]) + ["--helpfull"]
+                          for command in commands})
     problems, every_flag = [], {}
     for command, uses in sorted(commands.items()):
-        flags = accepted[command]["flags"]
+        flags = help_flags(helps[command].stdout)
         if not flags:
-            problems.append(f"{uses[0][0]}: `{command}` has no --helpfull: {accepted[command]['output'][-300:]}")
+            output = helps[command].stdout + helps[command].stderr
+            problems.append(f"{uses[0][0]}: `{command}` has no --helpfull: {output[-300:]}")
             continue
         every_flag.update(flags)
         for where, shown in uses:

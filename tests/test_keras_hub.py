@@ -202,12 +202,11 @@ def test_configs_keras_hub_cannot_hold_are_refused(change, message, tmp_path):
     assert not os.listdir(tmp_path)
 
 
-def test_export_cli_reports_an_unsupported_config_in_one_error_line(tmp_path):
+def test_export_cli_reports_an_unsupported_config_in_one_error_line(run_commands, tmp_path):
     model = build_model(ElectraConfig.from_preset("tiny", layer_norm_eps=1e-6), "encoder")
     export.export_transformers(model, str(tmp_path / "model"))
-    result = subprocess.run(
-        [sys.executable, "-m", "electra_tf.export", f"--input={tmp_path / 'model'}", f"--output_dir={tmp_path / 'out'}",
-         "--format=keras_hub"], capture_output=True, text=True)
+    result = run_commands({"export": ["-m", "electra_tf.export", f"--input={tmp_path / 'model'}",
+                                      f"--output_dir={tmp_path / 'out'}", "--format=keras_hub"]})["export"]
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot export as a keras-hub ElectraBackbone: "
                                                              "layer_norm_eps=1e-06")

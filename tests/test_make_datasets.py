@@ -4,8 +4,6 @@ made-up reviews and a made-up KorNLUDatasets work tree."""
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -95,11 +93,11 @@ def test_make_nsmc_is_deterministic_and_seeded(tmp_path):
     assert outputs[0] == outputs[1] != outputs[2]
 
 
-def test_make_nsmc_refuses_sizes_the_crawl_cannot_fill(tmp_path):
+def test_make_nsmc_refuses_sizes_the_crawl_cannot_fill(run_commands, tmp_path):
     repo = _crawl(tmp_path / "nsmc", movies=1)
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_nsmc.py"), "--nsmc_repo", str(repo),
-                             "--out", str(tmp_path / "out"), "--train", "100", "--test", "20"],
-                            capture_output=True, text=True)
+    command = [os.path.join(ROOT, "scripts", "make_nsmc.py"), "--nsmc_repo", str(repo), "--out", str(tmp_path / "out"),
+               "--train", "100", "--test", "20"]
+    result = run_commands({"make_nsmc": command})["make_nsmc"]
     assert result.returncode != 0 and "error: only" in result.stderr
 
 

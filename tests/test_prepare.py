@@ -3,8 +3,6 @@
 import json
 import os
 import random
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ from electra_tf import prepare
 from electra_tf.prepare import STATS_SUFFIX, HashSet, prepare_corpus
 from electra_tf.text import normalize_text
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _PIECES = ["진짜", "배우", "연기", "최고", "ㅋㅋㅋㅋㅋ", "😂", "👍🏻", "https://x.kr/a", "www.y.com", "漢字", "ok", "!!!!", "기사"]
 
 
@@ -162,20 +159,19 @@ def test_an_output_under_a_file_names_the_output(tmp_path):
     assert os.listdir(tmp_path) == ["a.txt"]
 
 
-def test_command_line_success_and_one_error_line(tmp_path):
+def test_command_line_success_and_one_error_line(run_commands, tmp_path):
     _write_corpus(tmp_path, files=2)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "electra_tf.prepare", "--input", str(tmp_path / "part-0.txt"), "--input",
+    command = ["-m", "electra_tf.prepare", "--input", str(tmp_path / "part-0.txt"), "--input",
                str(tmp_path / "part-1.txt"), "--output", str(tmp_path / "c.txt"), "--cleaning", "kcelectra",
                "--min_chars", "10", "--dedupe", "--noprogress", "--num_workers", "2"]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    missing = command[:3] + [str(tmp_path / "missing-*.txt"), "--output", str(tmp_path / "d.txt")]
+    results = run_commands({"done": command, "failed": missing})
+    done, failed = results["done"], results["failed"]
     assert done.returncode == 0, done.stderr
     stats = json.loads((tmp_path / "c.txt.stats.json").read_text())
     assert stats["dedupe"] and stats["min_chars"] == 10 and stats["worker_processes"] == 2
     assert f"{stats['lines_out']} of {stats['lines_in']} lines" in done.stdout
-    failed = subprocess.run(command[:4] + [str(tmp_path / "missing-*.txt"), "--output", str(tmp_path / "d.txt")],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
-    # exactly one line on stderr: TensorFlow's start-up lines are held back (electra_tf/__init__.py)
+    # exactly one line on stderr (that TensorFlow's start-up lines are held back in a fresh process: test_cli_errors)
     assert failed.returncode == 2 and failed.stderr.splitlines() == [
         f"error: --input: No file matches input pattern '{tmp_path}/missing-*.txt'"]
 

@@ -202,15 +202,14 @@ def _tree_hashes(directory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra_token", [True, False])
-def test_a_wrong_vocabulary_on_resume_fails_before_writing(shards, tmp_path, extra_token):
+def test_a_wrong_vocabulary_on_resume_fails_before_writing(shards, run_commands, tmp_path, extra_token):
     model_dir = str(tmp_path / "model")
     _run(model_dir).save()
     before = _tree_hashes(model_dir)
     other = _other_vocab(tmp_path, extra_token)
-    result = subprocess.run(
-        [sys.executable, "-m", "electra_tf.pretraining", f"--config={TINY}", f"--data_dir={shards}",
-         f"--vocab={other}", f"--model_dir={model_dir}", '--hparams={"train_steps": 4, "warmup_steps": 1}'],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = run_commands({"resume": ["-m", "electra_tf.pretraining", f"--config={TINY}", f"--data_dir={shards}",
+                                      f"--vocab={other}", f"--model_dir={model_dir}",
+                                      '--hparams={"train_steps": 4, "warmup_steps": 1}']})["resume"]
     assert result.returncode != 0
     assert other in result.stderr and "stats.json" in result.stderr, result.stderr[-3000:]
     assert _tree_hashes(model_dir) == before

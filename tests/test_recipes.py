@@ -407,10 +407,9 @@ def test_runner_flags_name_the_flag(tmp_path):
                                                                                       "tiny.json"))
 
 
-def test_the_recipe_command_gives_one_error_line_naming_input(tmp_path):
-    command = [sys.executable, "-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", f"--input={tmp_path}",
-               f"--work_dir={tmp_path / 'w'}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+def test_the_recipe_command_gives_one_error_line_naming_input(run_commands, tmp_path):
+    result = run_commands({"recipe": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", f"--input={tmp_path}",
+                                      f"--work_dir={tmp_path / 'w'}"]})["recipe"]
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: --input: '{tmp_path}' is a directory; give files or a "
                                                   f"glob, e.g. '{tmp_path}/*.txt'"], result.stderr[-2000:]

@@ -5,8 +5,6 @@ and through the real command lines (nothing left in the output directory)."""
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -132,12 +130,6 @@ def test_warmup_is_steps_or_a_proportion_and_a_later_place_switches_it():
         load_hparams(None, None, {"warmup_proportion": 0.1, "warmup_steps": 3})
 
 
-def _run(arguments):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", *arguments], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-
-
 CLI_CASES = [
     ("finetuning", '{"learning_rate": -1}', "learning_rate must be a number > 0, got -1"),
     ("finetuning", '{"train_batch_size": 0}', "train_batch_size must be an integer >= 1, got 0"),
@@ -148,7 +140,7 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("command,overrides,message", CLI_CASES)
 def test_the_command_line_ends_a_bad_setting_with_one_error_line_and_writes_nothing(command, overrides, message,
-                                                                                    tmp_path):
+                                                                                    run_commands, tmp_path):
     output = tmp_path / "out"
     if command == "finetuning":
         arguments = ["electra_tf.finetuning", "--task=nsmc", f"--config={FINETUNE_TINY}",
@@ -156,7 +148,7 @@ def test_the_command_line_ends_a_bad_setting_with_one_error_line_and_writes_noth
     else:
         arguments = ["electra_tf.pretraining", f"--config={PRETRAIN_TINY}", f"--vocab={VOCAB}",
                      f"--data_dir={tmp_path}", f"--model_dir={output}"]
-    result = _run(arguments + [f"--hparams={overrides}"])
+    result = run_commands({command: ["-m", *arguments, f"--hparams={overrides}"]})[command]
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and last == f"error: --hparams: hparams {message}", result.stderr[-3000:]
     assert "Traceback" not in result.stderr and not output.exists()

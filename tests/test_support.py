@@ -1,5 +1,6 @@
 """The session fixtures of conftest.py: the fine-tuning vocab covers the fixture text, the tiny discriminator is
-a complete transformers directory, and a shared directory is built once and rebuilt after a failed build."""
+a complete transformers directory, a shared directory is built once and rebuilt after a failed build, and
+`run_commands` runs a command as `python` would."""
 
 import json
 import os
@@ -41,3 +42,41 @@ def test_shared_directory_builds_once_and_again_after_a_failed_build(tmp_path_fa
     assert support.shared_directory(tmp_path_factory, "once", build) == path
     assert len(calls) == 2 and os.path.exists(path)
     assert not os.path.exists(os.path.join(os.path.dirname(path), "half"))
+
+
+PROBE = """
+import json, os, sys, time
+print(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "path0": sys.path[0], "probe": os.environ.get("PROBE"),
+                  "name": __name__}))
+print("on stderr", file=sys.stderr)
+ending = sys.argv[1]
+if ending == "hang":
+    time.sleep(600)
+if ending == "raise":
+    raise RuntimeError("a bug")
+sys.exit({"none": None, "three": 3, "message": "a message"}[ending])
+"""
+
+
+def test_run_commands_runs_each_command_as_python_would(run_commands, tmp_path):
+    """Exit statuses, separate stdout and stderr, argv, cwd, environment and sys.path[0] of a script and a module
+    (`tests/scripts/forked_commands.py`), and a command that hangs is killed."""
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    commands = {ending: [str(tmp_path / "probe.py"), ending] for ending in ["none", "three", "message", "raise"]}
+    commands["module"] = ["-m", "probe", "none", "--flag"]
+    env = {**os.environ, "PROBE": "seen"}
+    results = {**run_commands(commands, cwd=tmp_path, env=env),
+               **run_commands({"hang": [str(tmp_path / "probe.py"), "hang"]}, cwd=tmp_path, env=env, timeout=2)}
+    statuses = {key: result.returncode for key, result in results.items()}
+    assert statuses == {"none": 0, "three": 3, "message": 1, "raise": 1, "hang": -9, "module": 0}
+    for key, result in results.items():
+        shown = json.loads(result.stdout)
+        assert shown["cwd"] == str(tmp_path) and shown["probe"] == "seen" and shown["name"] == "__main__", key
+        assert shown["path0"] == str(tmp_path), key
+        assert result.stderr.startswith("on stderr\n"), (key, result.stderr)
+    assert results["none"].stderr == "on stderr\n"
+    assert json.loads(results["three"].stdout)["argv"] == [str(tmp_path / "probe.py"), "three"]
+    assert json.loads(results["module"].stdout)["argv"] == [str(tmp_path / "probe.py"), "none", "--flag"]
+    assert results["message"].stderr.endswith("a message\n")
+    assert "Traceback" in results["raise"].stderr and "RuntimeError: a bug" in results["raise"].stderr
+    assert "killed after 2 s" in results["hang"].stderr
