@@ -122,6 +122,12 @@ def shared_directory(tmp_path_factory, name, build):
             return json.load(handle)
 
 
+def environment_without_tf_log_level():
+    """This process's environment less ``TF_CPP_MIN_LOG_LEVEL``, so TensorFlow's C++ logs at its default level, as
+    in a user's shell (the start-up lines it prints differ between CPUs and must stay held back)."""
+    return {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+
+
 class CommandRunner:
     """Runs `python ARGS` commands in forks of one `tests/scripts/forked_commands.py` process (TensorFlow imported
     once, ~5.5 CPU-seconds, instead of once per command); see that script for what a fork cannot show.
@@ -135,7 +141,7 @@ class CommandRunner:
         self.process = None
 
     def _start(self):
-        env = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+        env = environment_without_tf_log_level()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([sys.executable, FORKED_COMMANDS], cwd=ROOT, env=env,
                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,

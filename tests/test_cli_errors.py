@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+from support import environment_without_tf_log_level
 
 import electra_tf
 
@@ -25,11 +26,6 @@ def _run_fresh(arguments, env):
     """`python ARGUMENTS` in a process of its own (TensorFlow started there), for what a fork cannot show."""
     return subprocess.run([sys.executable, *arguments], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
-
-
-def _without_tf_log_level():
-    """This environment without TF_CPP_MIN_LOG_LEVEL: TensorFlow's lines (different on each CPU) must not show."""
-    return {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
 
 
 def _one_error_line(result):
@@ -158,7 +154,8 @@ def _assert_one_stderr_line(command, result):
 
 def test_every_command_prints_exactly_one_stderr_line_for_a_bad_flag_value(run_commands, tmp_path):
     """Without TF_CPP_MIN_LOG_LEVEL: nothing but the error line, from flag parsing to the strategy built."""
-    for command, result in run_commands(_bad_flag_value_commands(tmp_path), env=_without_tf_log_level()).items():
+    commands = _bad_flag_value_commands(tmp_path)
+    for command, result in run_commands(commands, env=environment_without_tf_log_level()).items():
         _assert_one_stderr_line(command, result)
 
 
@@ -166,7 +163,8 @@ def test_tensorflow_start_up_lines_are_held_back_in_a_fresh_process(tmp_path):
     """A fresh process without TF_CPP_MIN_LOG_LEVEL (the forks above import TensorFlow before they start): its
     start-up lines (different on each CPU) stay held back, also once the strategy is built."""
     command = "finetuning, missing model"
-    _assert_one_stderr_line(command, _run_fresh(_bad_flag_value_commands(tmp_path)[command], _without_tf_log_level()))
+    result = _run_fresh(_bad_flag_value_commands(tmp_path)[command], environment_without_tf_log_level())
+    _assert_one_stderr_line(command, result)
 
 
 FAKE_TENSORFLOW = """
