@@ -7,7 +7,9 @@ Writes OUTPUT_DIR/eval_results.json (dev metrics per epoch, best epoch, test met
 predictions.json for KorQuAD) for the test split (GLUE tasks also their submission files, CoLA.tsv, ...),
 logs/ (TensorBoard) and model/ (a transformers directory). `--tfds glue/cola` reads a prepared TFDS dataset.
 With a pre-training run directory as --init_checkpoint, `--checkpoint_steps all|N,M,…` fine-tunes each of those
-checkpoints into OUTPUT_DIR/step-<N>/ and tabulates them (see `checkpoint_series`).
+checkpoints into OUTPUT_DIR/step-<N>/ and tabulates them (see `checkpoint_series`). `--num_trials N` or
+`--seeds 1,2,3` runs one trial per seed into OUTPUT_DIR/trial_seed<N>/ and summarizes them (see `trials`;
+`python -m electra_tf.finetuning.compare A B` compares two such directories).
 Checkpoints go to OUTPUT_DIR/checkpoints: running the same command again resumes; on SIGTERM the run saves and
 exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`).
 """
@@ -20,7 +22,7 @@ from absl import flags, logging  # noqa: E402
 
 from electra_tf import cli, config_files, distribute  # noqa: E402
 from electra_tf import hparams as hparams_lib  # noqa: E402
-from electra_tf.finetuning import checkpoint_series  # noqa: E402
+from electra_tf.finetuning import checkpoint_series, trials  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
 from electra_tf.finetuning.run import finetune  # noqa: E402
 from electra_tf.finetuning.tasks import TASKS, get_task  # noqa: E402
@@ -55,6 +57,10 @@ flags.DEFINE_string("checkpoint_steps", None,
                     "With a pre-training run directory as --init_checkpoint: 'all' or steps N,M,... Fine-tunes each "
                     "of those checkpoints into OUTPUT_DIR/step-<N>/ and writes OUTPUT_DIR/checkpoint_scores.tsv and "
                     ".png; steps already in the table are skipped.")
+flags.DEFINE_integer("num_trials", None, "Run this many trials, seeds seed, seed+1, ... (the config's seed "
+                     "first), each into OUTPUT_DIR/trial_seed<N>/, and write their median / mean / sd / min / max "
+                     "to OUTPUT_DIR/eval_results.json, trials.tsv and trials.png; finished trials are skipped.")
+flags.DEFINE_string("seeds", None, "Like --num_trials, with these seeds (comma-separated, e.g. 1,2,3).")
 distribute.define_flags()
 
 
@@ -69,10 +75,20 @@ def main(argv):
         task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
     strategy = distribute.strategy_from_flags(FLAGS)
 
-    def finetune_one(init_checkpoint, output_dir, vocab_file=FLAGS.vocab):
-        return finetune(task, hparams, init_checkpoint, FLAGS.data_dir, output_dir, vocab_file=vocab_file,
+    seeds = trials.parse_seeds(FLAGS.num_trials, FLAGS.seeds, hparams.seed)
+
+    def run_once(run_hparams, output_dir, init_checkpoint, vocab_file):
+        return finetune(task, run_hparams, init_checkpoint, FLAGS.data_dir, output_dir, vocab_file=vocab_file,
                         strategy=strategy, jit_compile=FLAGS.jit_compile, progress=FLAGS.progress,
                         export=FLAGS.export)
+
+    def finetune_one(init_checkpoint, output_dir, vocab_file=FLAGS.vocab):
+        if seeds is None:
+            return run_once(hparams, output_dir, init_checkpoint, vocab_file)
+        return trials.run_trials(seeds, hparams, output_dir,
+                                 lambda trial_hparams, trial_dir: run_once(trial_hparams, trial_dir,
+                                                                           init_checkpoint, vocab_file),
+                                 task.name, task.metric)
 
     if FLAGS.checkpoint_steps:
         checkpoint_series.score_checkpoints(FLAGS.init_checkpoint, FLAGS.checkpoint_steps, FLAGS.output_dir,
@@ -80,6 +96,10 @@ def main(argv):
         print(f"scores: {os.path.join(FLAGS.output_dir, checkpoint_series.SCORES_FILE)}")
         return
     results = finetune_one(FLAGS.init_checkpoint, FLAGS.output_dir)
+    if seeds is not None:
+        print(f"{len(seeds)} trials: median dev {results['best']['dev']}, median test {results['test']}; "
+              f"{os.path.join(FLAGS.output_dir, trials.TABLE_FILE)}")
+        return
     best = results.get("best", {})
     logging.info("Best epoch %s: dev %s; test %s", best.get("epoch"), best.get("dev"), results.get("test"))
     print(f"best epoch {best.get('epoch')}: dev {best.get('dev')}, test {results.get('test')}")

@@ -95,7 +95,7 @@ def write_scores(path, rows):
     with io_utils.atomic_file(path) as handle:
         handle.write("\t".join(header) + "\n")
         for row in sorted(rows, key=lambda row: row["step"]):
-            handle.write("\t".join(_text(row.get(name)) for name in header) + "\n")
+            handle.write("\t".join(format_value(row.get(name)) for name in header) + "\n")
 
 
 def plot_scores(path, rows, metric):
@@ -116,6 +116,13 @@ def plot_scores(path, rows, metric):
     axes.set_title(f"{metric} after fine-tuning each checkpoint")
     axes.grid(True, alpha=0.3)
     axes.legend()
+    save_figure(figure, path)
+
+
+def save_figure(figure, path):
+    """Writes a matplotlib `figure` as a PNG to `path` (atomically, any `tf.io.gfile` path) and closes it."""
+    from matplotlib import pyplot
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     pyplot.close(figure)
@@ -151,7 +158,8 @@ def _number(text):
         return float(text)
 
 
-def _text(value):
+def format_value(value):
+    """A table cell: empty for None, integers as they are, floats to 6 significant digits."""
     if value is None:
         return ""
     return str(value) if isinstance(value, int) else f"{value:.6g}"
