@@ -2,7 +2,7 @@
 
     python -m electra_tf.recipe --recipe koelectra-small-v3 --input 'raw/*.txt' --work_dir runs/ks3 \\
         [--scale full|tiny] [--until prepare|vocab|corpus|pretrain|export|finetune] \\
-        [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc]
+        [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc [--num_trials 5]]
 
 A recipe (`configs/recipes/<name>.json`, shipped in the package: see `config_files`) holds the `prepare`,
 `vocab`, `corpus`, `pretrain` and `finetune` settings with a source (or an assumption) for each value; the
@@ -163,9 +163,10 @@ def pretraining_settings(recipe, scale, extra_overrides=None):
 # Planning ----------------------------------------------------------------------------------------------------------
 
 def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task=None, finetune_data_dir=None,
-         pretrain_overrides=None, python=None, finetune_hparams=None):
+         pretrain_overrides=None, python=None, finetune_hparams=None, num_trials=None):
     """The recipe's stages, in order, as the commands a user would type (`finetune_hparams`: fine-tuning
-    overrides on top of the recipe's, at either scale)."""
+    overrides on top of the recipe's, at either scale; `num_trials`: fine-tuning trials, see
+    `finetuning.trials`)."""
     if scale not in ("full", "tiny"):
         raise RecipeError(f"--scale must be full or tiny, got {scale!r}")
     if recipe["vocab"]["merge_vocab"] and not merge_vocab and scale == "full":
@@ -235,6 +236,8 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
         hparams = {**(finetune["hparams"] if scale == "full" else {}), **(finetune_hparams or {})}
         if hparams:
             command.append(f"--hparams={json.dumps(hparams, sort_keys=True)}")
+        if num_trials:
+            command.append(f"--num_trials={num_trials}")
         stages.append(Stage("finetune", [command], output_dir, inputs=(finetune_config, finetune_data_dir),
                             outputs=(join(output_dir, RESULTS_FILE),), resumable=True, result=test_score))
     return stages
@@ -531,6 +534,8 @@ def define_flags():
                         "--task`).")
     flags.DEFINE_string("finetune_data_dir", None, "The task's data directory.")
     flags.DEFINE_string("hparams", None, "JSON overrides for the pre-training config, on top of the recipe's.")
+    flags.DEFINE_integer("num_trials", None, "Fine-tuning trials (seeds seed, seed+1, ...); the stage's result is "
+                         "their median (`python -m electra_tf.finetuning --num_trials`).", lower_bound=1)
 
 
 def main(argv):
@@ -542,7 +547,8 @@ def main(argv):
         raise RecipeError("--until finetune needs --finetune_task and --finetune_data_dir")
     recipe = load_recipe(FLAGS.recipe)
     stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
-                  FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)))
+                  FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)),
+                  num_trials=FLAGS.num_trials)
     check_paths(FLAGS.input, FLAGS.merge_vocab, FLAGS.finetune_data_dir)
     pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))
