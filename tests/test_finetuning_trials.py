@@ -149,3 +149,12 @@ def test_trials_run_into_their_own_directories_and_resume_trial_by_trial(tmp_pat
     # compare reads the directories back; a directory against itself: every difference 0, not distinguishable
     result = compare.main([output_dir, output_dir])
     assert result["differences"] == [0.0, 0.0, 0.0] and not result["distinguishable"]
+
+
+def test_a_trials_summary_reads_as_one_run_for_the_checkpoint_series_and_recipes(tmp_path):
+    from electra_tf.finetuning import checkpoint_series
+
+    records = [_record(seed, score) for seed, score in enumerate(SCORES, start=1)]
+    results = trials.write_summary(str(tmp_path), records, "nsmc", "accuracy", {})
+    row = checkpoint_series.score_row(100, results)
+    assert row["test_accuracy"] == row["dev_accuracy"] == sorted(SCORES)[2]

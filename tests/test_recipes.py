@@ -187,6 +187,9 @@ def test_plan_overrides_and_finetune_hparams_reach_the_commands():
     stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d")
     hparams = [flag for flag in _flags(stages[-1]) if flag.startswith("--hparams=")]
     assert json.loads(hparams[0].split("=", 1)[1]) == {"learning_rate": 1e-4}
+    assert not any(flag.startswith("--num_trials") for flag in _flags(stages[-1]))
+    stages = recipes.plan(recipe, ["raw.txt"], "w", finetune_task="nsmc", finetune_data_dir="d", num_trials=5)
+    assert "--num_trials=5" in _flags(stages[-1])
 
 
 def test_tiny_scale_swaps_model_steps_vocabulary_and_length():
