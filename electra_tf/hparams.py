@@ -164,6 +164,12 @@ def rule(kind, low=None, high=None, low_open=False, high_open=False, optional=Fa
     return check
 
 
+def one_of(*choices):
+    """A check that the setting is one of the strings `choices`."""
+    wanted = f"must be one of {', '.join(choices)}"
+    return lambda value: None if value in choices else wanted
+
+
 POSITIVE_INT = rule("int", 1)
 NON_NEGATIVE_INT = rule("int", 0)
 POSITIVE = rule("float", 0, low_open=True)

@@ -13,6 +13,10 @@ temporary name and renamed, so no version is ever clobbered) with the signatures
   the answer's byte offsets `answer_start`/`answer_end` in the NFC context (one window: longer contexts are
   truncated).
 
+A sequence classifier exported with windows (fine-tuning's `long_text: windows`) splits each text of the
+raw-text signatures that is longer than `max_length` into windows (`tokenization.pairs.window_plan`) and pools
+their logits (mean or max); its outputs are then the pooled head outputs and `num_windows`, without the ids.
+
 The raw-text signatures pad a request only to its longest row rounded up to a multiple of `bucket_width`
 (default 16, at most `max_length`; `bucket_width=max_length` pads every request to `max_length`): real texts are
 short, and padding is wasted work. Per-request outputs (`logits` of a classifier, `label`, `score`, QA `answer`
@@ -50,7 +54,10 @@ class _Heads:
         self.label_names = tf.constant([labels.get(i, str(i)) for i in range(model.config.num_labels)])
 
     def from_ids(self, inputs):
-        outputs = dict(self.model(inputs, training=False))
+        return self.from_outputs(dict(self.model(inputs, training=False)))
+
+    def from_outputs(self, outputs):
+        """The model's outputs plus what serving derives from them (probabilities, label ids, score)."""
         if self.head_type == "sequence_classification":
             logits = outputs["logits"]
             if self.model.config.num_labels == 1:
@@ -116,10 +123,13 @@ def _best_answer(tokenizer, outputs, inputs, context_words, context_pieces):
 class ServingModule(tf.Module):
     """The model plus its in-graph tokenizer, with the signatures described in the module docstring."""
 
-    def __init__(self, model, vocab_file, max_length=128, bucket_width=DEFAULT_BUCKET_WIDTH):
+    def __init__(self, model, vocab_file, max_length=128, bucket_width=DEFAULT_BUCKET_WIDTH, windows=None):
         super().__init__()
         if int(bucket_width) < 1:
             raise ValueError(f"bucket_width must be a positive number of tokens, got {bucket_width}")
+        if windows is not None and model.head_type != "sequence_classification":
+            raise ValueError("windows are for sequence classification and regression models only")
+        self.windows = windows  # (stride, "mean" | "max") or None
         model.electra.skip_padding = True  # no XLA here; heads that read positions skip the padding's work
         self.model = model
         self.tokenizer = InGraphTokenizer(vocab_file, max_length=max_length)
@@ -132,9 +142,20 @@ class ServingModule(tf.Module):
         return self._heads.from_ids(
             {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids})
 
+    def _windowed(self, ids_a, ids_b=None):
+        """Sequence classification over windows: each text's logits pooled over its windows."""
+        stride, pooling = self.windows
+        inputs, rows = self.tokenizer.build_window_inputs(ids_a, ids_b, stride, self.bucket_width)
+        logits = self.model(inputs, training=False)["logits"]
+        pooled = tf.math.segment_max(logits, rows) if pooling == "max" else tf.math.segment_mean(logits, rows)
+        outputs = self._heads.label_outputs(self._heads.from_outputs({"logits": pooled}))
+        return {**outputs, "num_windows": tf.cast(tf.math.bincount(tf.cast(rows, tf.int32)), tf.int32)}
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def predict_text(self, text):
         words, _, _, pieces = self.tokenizer.word_pieces(text)
+        if self.windows:
+            return self._windowed(pieces.merge_dims(1, 2))
         inputs = self.tokenizer.build_model_inputs(pieces.merge_dims(1, 2), bucket_width=self.bucket_width)
         outputs = self._heads.label_outputs(self._heads.from_ids(inputs))
         if self._heads.head_type == "token_classification":
@@ -147,6 +168,8 @@ class ServingModule(tf.Module):
     def predict_text_pair(self, text, text_pair):
         _, _, _, pieces_a = self.tokenizer.word_pieces(text)
         _, begins, ends, pieces_b = self.tokenizer.word_pieces(text_pair)
+        if self.windows:
+            return self._windowed(pieces_a.merge_dims(1, 2), pieces_b.merge_dims(1, 2))
         inputs = self.tokenizer.build_model_inputs(pieces_a.merge_dims(1, 2), pieces_b.merge_dims(1, 2),
                                                    bucket_width=self.bucket_width)
         outputs = self._heads.label_outputs(self._heads.from_ids(inputs))
@@ -173,12 +196,14 @@ def next_version(base_dir):
     return max(_versions(base_dir), default=0) + 1
 
 
-def export_saved_model(model, base_dir, vocab_file, max_length=None, bucket_width=DEFAULT_BUCKET_WIDTH):
+def export_saved_model(model, base_dir, vocab_file, max_length=None, bucket_width=DEFAULT_BUCKET_WIDTH,
+                       windows=None):
     """Writes `model` with its tokenizer as `base_dir/<next version>/`; returns that directory. An existing
-    `base_dir` must be empty or hold versions already (nothing in it is removed)."""
+    `base_dir` must be empty or hold versions already (nothing in it is removed). `windows`: (stride, pooling)
+    for a classifier whose long texts are windows (see `ServingModule`)."""
     io_utils.check_replaceable(base_dir, _versions, "SavedModel version (a numbered directory)")
     max_length = max_length or min(512, model.config.max_position_embeddings)
-    module = ServingModule(model, vocab_file, max_length, bucket_width)
+    module = ServingModule(model, vocab_file, max_length, bucket_width, windows)
     version_dir = os.path.join(base_dir, str(next_version(base_dir)))
     with io_utils.atomic_directory(version_dir) as directory:
         tf.saved_model.save(module, directory, signatures=module.signatures())

@@ -276,7 +276,15 @@ def export_model(model, output_dir, vocab_file, hparams):
     return {"model_dir": export_transformers(model, os.path.join(output_dir, "model"), vocab_file=vocab_file),
             "saved_model_dir": export_saved_model(model, os.path.join(output_dir, "saved_model"), vocab_file,
                                                   max_length=hparams.max_seq_length,
-                                                  bucket_width=hparams.bucket_width or hparams.max_seq_length)}
+                                                  bucket_width=hparams.bucket_width or hparams.max_seq_length,
+                                                  windows=serving_windows(model, hparams))}
+
+
+def serving_windows(model, hparams):
+    """The SavedModel's (stride, pooling) for a sequence classifier fine-tuned with `long_text: windows`."""
+    if hparams.long_text != "windows" or model.head_type != "sequence_classification":
+        return None
+    return hparams.window_stride, hparams.window_pooling
 
 
 def _write_results(path, results, timer):

@@ -5,7 +5,7 @@ One concern per module:
 - `vocab_files`: reading and checking ``vocab.txt``, special-token ids, the files transformers loads.
 - `characters`: transformers' character classes (from `unicodedata`) and the host-side text preparation.
 - `pairs`: ``[CLS] A [SEP] (B [SEP])`` with ``longest_first`` truncation; `assemble_batch`, the one host
-  assembler.
+  assembler; `window_plan` / `window_batch`: long rows as overlapping windows.
 - `host`: `FastTokenizer` (Hugging Face `tokenizers`, Rust) for preprocessing and fine-tuning features.
 - `in_graph`: `InGraphTokenizer`, a Keras layer on `tensorflow-text` for `tf.data` and SavedModels.
 - `lines`: `LineTokenizer`, many corpus lines at once (for `electra_tf.data`).
@@ -22,7 +22,7 @@ from electra_tf.tokenization.host import FastTokenizer
 from electra_tf.tokenization.in_graph import DEFAULT_BUCKET_WIDTH, InGraphTokenizer, bucketed_length
 from electra_tf.tokenization.lines import LineTokenizer
 from electra_tf.tokenization.pairs import (MODEL_INPUT_NAMES, assemble_batch, longest_first_removals,
-                                           pair_with_specials)
+                                           pair_with_specials, window_batch, window_plan)
 from electra_tf.tokenization.vocab_files import (CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, SPECIAL_TOKENS,
                                                  TOKENIZER_FILES, UNK_TOKEN, check_vocab, load_checked_vocab,
                                                  load_vocab, save_tokenizer_files, special_token_ids)

@@ -8,7 +8,7 @@ BertWordPiece with no lower-casing and no accent stripping, then NFC; before the
 import unicodedata
 
 from electra_tf.tokenization.characters import original_offsets, prepare_text, prepare_text_with_origins
-from electra_tf.tokenization.pairs import assemble_batch
+from electra_tf.tokenization.pairs import assemble_batch, window_batch
 from electra_tf.tokenization.vocab_files import (SPECIAL_TOKENS, UNK_TOKEN, check_vocab, load_checked_vocab,
                                                  special_token_ids)
 
@@ -75,6 +75,13 @@ class FastTokenizer:
         (see `pairs.assemble_batch`; `second` may be None) and the number of rows that were truncated."""
         inputs, truncated = assemble_batch(first, second, max_length, self.cls_id, self.sep_id, self.pad_id)
         return inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"], truncated
+
+    def build_windows(self, first, second, max_length, stride):
+        """Id lists → every row's windows (`pairs.window_batch`): ``input_ids``, ``token_type_ids``,
+        ``attention_mask`` ``[W, max_length]``, the row of each window and how many rows needed several."""
+        inputs, rows, split = window_batch(first, second, max_length, stride, self.cls_id, self.sep_id,
+                                           self.pad_id)
+        return inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"], rows, split
 
     def encode_batch_for_model(self, texts, text_pairs=None, max_length=128):
         """Like ``ElectraTokenizer(texts, text_pairs, truncation=True, max_length=L, padding="max_length")``:

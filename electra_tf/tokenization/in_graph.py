@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from electra_tf.tokenization.characters import character_class_patterns
-from electra_tf.tokenization.pairs import longest_first_removals
+from electra_tf.tokenization.pairs import longest_first_removals, window_plan
 from electra_tf.tokenization.vocab_files import SPECIAL_TOKENS, UNK_TOKEN, load_checked_vocab, special_token_ids
 
 
@@ -136,6 +136,24 @@ class InGraphTokenizer(keras.layers.Layer):
             types = tf.cast(in_b, tf.int32)
         return {"input_ids": ids, "attention_mask": tf.cast(grid < length[:, None], tf.int32),
                 "token_type_ids": types}
+
+    def build_window_inputs(self, ids_a, ids_b=None, stride=64, bucket_width=None):
+        """Ragged ids → the model inputs of every row's windows (`pairs.window_plan`, as the host-side
+        `pairs.window_batch`), and the row of each window (int64, ascending)."""
+        xp = tf.experimental.numpy
+        length_a = ids_a.row_lengths()
+        length_b = None if ids_b is None else ids_b.row_lengths()
+        keep_a, keep_b, count, step = window_plan(length_a, length_b, self.max_length, stride, xp=xp)
+        rows = tf.repeat(tf.range(tf.size(length_a, out_type=tf.int64)), count)
+        index = tf.ragged.range(count).flat_values  # each window's number within its row
+        start = tf.minimum(index * tf.gather(step, rows), tf.gather(length_a - keep_a, rows))
+        begin_a = tf.gather(ids_a.row_splits[:-1], rows) + start
+        window_a = tf.gather(ids_a.flat_values, tf.ragged.range(begin_a, begin_a + tf.gather(keep_a, rows)))
+        window_b = None
+        if ids_b is not None:
+            begin_b = tf.gather(ids_b.row_splits[:-1], rows)
+            window_b = tf.gather(ids_b.flat_values, tf.ragged.range(begin_b, begin_b + tf.gather(keep_b, rows)))
+        return self.build_model_inputs(window_a, window_b, bucket_width), rows
 
 
 # Length buckets: batches and raw-text requests are padded to a multiple of this many tokens (fine-tuning's

@@ -58,3 +58,47 @@ def assemble_batch(first, second, max_length, cls_id, sep_id, pad_id):
         types[row, :len(tokens)] = token_types
         mask[row, :len(tokens)] = 1
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}, truncated
+
+
+def window_plan(length_a, length_b, max_length, stride, xp=np):
+    """How a row too long for `max_length` is split into windows (the fine-tuning option ``long_text:
+    windows``): windows slide over segment A, `step` tokens apart, each holding `keep_a` tokens of A and the
+    first `keep_b` of B. A pair that fits keeps B whole (one window, as without windows); one that does not
+    keeps at most half the room for B. Works on ints / NumPy arrays (``xp=np``) and in graph
+    (``xp=tf.experimental.numpy``); `length_b` None: single segments.
+
+    Returns ``(keep_a, keep_b, count, step)`` per row; window j starts at ``min(j * step, length_a - keep_a)``
+    (so the last one ends with A).
+    """
+    if length_b is None:
+        keep_b, room = length_a * 0, max_length - 2
+        cap = keep_b + room
+    else:
+        fits = length_a + length_b <= max_length - 3
+        keep_b = xp.where(fits, length_b, xp.minimum(length_b, (max_length - 3) // 2))
+        cap = max_length - 3 - keep_b
+    cap = xp.maximum(cap, 1)
+    keep_a = xp.minimum(length_a, cap)
+    step = xp.minimum(cap * 0 + stride, cap)
+    count = 1 + (xp.maximum(length_a - cap, 0) + step - 1) // step
+    return keep_a, keep_b, count, step
+
+
+def window_batch(first, second, max_length, stride, cls_id, sep_id, pad_id):
+    """`assemble_batch` of every window of every row (`window_plan`): ``(inputs [W, max_length], the row of each
+    window [W], rows that needed more than one window)``."""
+    windows_a, windows_b, rows, split = [], [] if second is not None else None, [], 0
+    for row, ids_a in enumerate(first):
+        ids_b = None if second is None else second[row]
+        keep_a, keep_b, count, step = (int(value) for value in
+                                       window_plan(len(ids_a), None if ids_b is None else len(ids_b),
+                                                   max_length, stride))
+        split += count > 1
+        for index in range(count):
+            start = min(index * step, len(ids_a) - keep_a)
+            windows_a.append(ids_a[start:start + keep_a])
+            if ids_b is not None:
+                windows_b.append(ids_b[:keep_b])
+            rows.append(row)
+    inputs, _ = assemble_batch(windows_a, windows_b, max_length, cls_id, sep_id, pad_id)
+    return inputs, np.array(rows, np.int64), split

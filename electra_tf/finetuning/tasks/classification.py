@@ -14,6 +14,7 @@ from electra_tf.finetuning import metrics
 from electra_tf.finetuning.readers import (BadRowError, EmptySplitError, MissingLabelsError, RowErrors,
                                            read_delimited, require_file)
 from electra_tf.finetuning.tasks.base import Features, Task, label_map, unlabeled_dev_message
+from electra_tf.finetuning.windows import Windows, pool_windows, windowed_features
 
 BINARY = ["0", "1"]
 
@@ -153,11 +154,13 @@ class SequenceTask(Task):
         first = tokenizer.encode_batch([example.text_a for example in examples])
         has_pair = any(example.text_b is not None for example in examples)
         second = tokenizer.encode_batch([example.text_b or "" for example in examples]) if has_pair else None
-        ids, types, mask, truncated = tokenizer.build_batch(first, second, hparams.max_seq_length)
         if self.regression:
             labels = np.array([np.nan if e.label is None else e.label for e in examples], np.float32)
         else:
             labels = np.array([-1 if e.label is None else e.label for e in examples], np.int32)
+        if hparams.long_text == "windows":
+            return windowed_features(tokenizer, first, second, labels, hparams, training)
+        ids, types, mask, truncated = tokenizer.build_batch(first, second, hparams.max_seq_length)
         return Features({"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
                         {"labels": labels}, truncated)
 
@@ -169,6 +172,8 @@ class SequenceTask(Task):
 
     def evaluate(self, examples, features, outputs):
         logits = np.asarray(outputs["logits"])
+        if isinstance(features.meta, Windows):
+            logits = pool_windows(logits, features.meta.rows, len(examples), features.meta.pooling)
         predictions = logits[:, 0].astype(np.float64) if self.regression else logits.argmax(-1)
         gold = [example.label for example in examples]
         if any(label is None for label in gold):
