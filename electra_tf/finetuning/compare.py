@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from electra_tf.finetuning.trials import read_trials
+
 RESAMPLES = 10000
 BOOTSTRAP_SEED = 0
 ALPHA = 0.05
@@ -96,8 +98,6 @@ def report(result, name_a, name_b, unpaired=()):
 
 
 def main(argv=None):
-    from electra_tf.finetuning.trials import read_trials
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dir_a", help="A trials directory (its eval_results.json has 'trials').")
     parser.add_argument("dir_b", help="The other trials directory.")
