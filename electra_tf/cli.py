@@ -97,14 +97,15 @@ def _verbose():
         return False
 
 
-def parse_flags(argv):
-    """absl flag parsing that turns a bad, missing or unknown flag or a stray argument into one error line."""
+def parse_flags(argv, positional=0):
+    """absl flag parsing that turns a bad, missing or unknown flag or a stray argument (beyond `positional`
+    ones) into one error line."""
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as error:
         fail(error)
-    if len(rest) > 1:
-        fail(f"unexpected argument(s) {' '.join(rest[1:])} (flags are --name=value)")
+    if len(rest) > 1 + positional:
+        fail(f"unexpected argument(s) {' '.join(rest[1 + positional:])} (flags are --name=value)")
     return rest
 
 
@@ -127,6 +128,7 @@ def guarded(main):
     return run_main
 
 
-def run(main):
-    """`app.run(main)` with one-line user errors (`parse_flags`, `guarded`)."""
-    app.run(guarded(main), flags_parser=parse_flags)
+def run(main, positional=0):
+    """`app.run(main)` with one-line user errors (`parse_flags`, `guarded`); `positional`: how many arguments
+    that are not flags the command takes."""
+    app.run(guarded(main), flags_parser=lambda argv: parse_flags(argv, positional))

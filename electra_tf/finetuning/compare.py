@@ -1,6 +1,6 @@
 """Are two fine-tuning settings distinguishable? Compares two trials directories (`--num_trials` / `--seeds`).
 
-    python -m electra_tf.finetuning.compare DIR_A DIR_B [--metric accuracy] [--split test|dev]
+    python -m electra_tf.finetuning.compare DIR_A DIR_B [--metric accuracy] [--split test]
 
 Trials are paired by seed (the same seed is the same data order and head init in both), and the per-seed
 differences A − B are summarized by their median, a bootstrap confidence interval of that median (`RESAMPLES`
@@ -9,10 +9,10 @@ sign test (`scipy.stats.binomtest` on the positive against the negative differen
 called distinguishable when the interval excludes 0 and the sign test's p is below `ALPHA`.
 """
 
-import argparse
-import sys
-
 import numpy as np
+from absl import flags
+
+from electra_tf import cli
 
 from electra_tf.finetuning.trials import read_trials
 
@@ -97,24 +97,32 @@ def report(result, name_a, name_b, unpaired=()):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dir_a", help="A trials directory (its eval_results.json has 'trials').")
-    parser.add_argument("dir_b", help="The other trials directory.")
-    parser.add_argument("--metric", help="Metric to compare (default: the task's metric).")
-    parser.add_argument("--split", choices=["test", "dev"], help="Default: test when the trials have it, else dev.")
-    args = parser.parse_args(argv)
-    try:
-        results_a, trials_a = read_trials(args.dir_a)
-        _, trials_b = read_trials(args.dir_b)
-        metric = args.metric or results_a.get("metric")
-        split = args.split or ("test" if any(record["test"] for record in trials_a.values()) else "dev")
-        result = compare(trials_a, trials_b, split, metric)
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: {error}")
-    print(report(result, args.dir_a, args.dir_b, set(trials_a) ^ set(trials_b)))
-    return result
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines this command's flags (only when it runs as a program, so importing it defines none)."""
+    flags.DEFINE_string("metric", None, "Metric to compare (default: the task's metric).")
+    flags.DEFINE_enum("split", None, ["test", "dev"], "Split to compare (default: test when the trials have it, "
+                      "else dev).")
+
+
+def compare_directories(dir_a, dir_b, metric=None, split=None):
+    """Reads two trials directories and compares them (see `compare`); returns `(result, printed report)`."""
+    results_a, trials_a = read_trials(dir_a)
+    _, trials_b = read_trials(dir_b)
+    metric = metric or results_a.get("metric")
+    split = split or ("test" if any(record["test"] for record in trials_a.values()) else "dev")
+    result = compare(trials_a, trials_b, split, metric)
+    return result, report(result, dir_a, dir_b, set(trials_a) ^ set(trials_b))
+
+
+def main(argv):
+    if len(argv) != 3:
+        raise ValueError("usage: python -m electra_tf.finetuning.compare DIR_A DIR_B [--metric M] [--split S]")
+    print(compare_directories(argv[1], argv[2], FLAGS.metric, FLAGS.split)[1])
 
 
 if __name__ == "__main__":
-    main()
+    define_flags()
+    cli.run(main, positional=2)

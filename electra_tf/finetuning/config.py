@@ -47,7 +47,7 @@ class FinetuneHparams(hparams_lib.OptimizerSettings):
     # batches are cut to a multiple of this many tokens (see `batching`); 0 = off
     bucket_width: int = setting(DEFAULT_BUCKET_WIDTH, hparams_lib.NON_NEGATIVE_INT)
     # classification / regression inputs longer than max_seq_length: cut ("truncate") or split into windows of
-    # max_seq_length tokens, `window_stride` tokens apart, whose logits are pooled (see `tokenization.windows`)
+    # max_seq_length tokens, `window_stride` tokens apart, whose logits are pooled (see `finetuning.windows`)
     long_text: str = setting("truncate", hparams_lib.one_of("truncate", "windows"))
     window_stride: int = setting(64, hparams_lib.POSITIVE_INT)
     window_pooling: str = setting("mean", hparams_lib.one_of("mean", "max"))
