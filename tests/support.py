@@ -4,6 +4,7 @@ transformers directory, and `shared_directory`, which builds a directory once pe
 pytest-xdist workers, and `CommandRunner`, which runs commands as forks of one process that imported TensorFlow."""
 
 import contextlib
+import csv
 import fcntl
 import glob
 import json
@@ -24,6 +25,21 @@ FORKED_COMMANDS = os.path.join(ROOT, "tests", "scripts", "forked_commands.py")
 def fixture_dir(task):
     """tests/fixtures/finetune/TASK: a few rows of the task's files."""
     return os.path.join(FIXTURES, task)
+
+
+def write_topic_splits(directory, count, stride=7):
+    """train/dev/test CSVs (id, sentence, topic) of `count` rows each, cycling the generic fixture's rows
+    `stride` apart (a different start per split); returns the directory."""
+    with open(os.path.join(fixture_dir("generic"), "train.csv"), encoding="utf-8") as handle:
+        source = list(csv.reader(handle))[1:]
+    for split in ("train", "dev", "test"):
+        with open(os.path.join(directory, f"{split}.csv"), "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "sentence", "topic"])
+            for index in range(count):
+                _, sentence, topic = source[(index * stride + len(split)) % len(source)]
+                writer.writerow([f"{split}-{index}", sentence, topic])
+    return str(directory)
 
 
 def _fixture_texts():

@@ -1,13 +1,12 @@
 """Static shapes (--jit_compile, and TPUStrategy by the same rule): a train set of 1,001 rows in batches of 32 is
 trained, evaluated and predicted row for row exactly once, with one trace per compiled loop and batch width."""
 
-import csv
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import fixture_dir
+from support import write_topic_splits
 
 from electra_tf.distribute import default_precision
 from electra_tf.finetuning import batching
@@ -23,16 +22,7 @@ NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "
 
 def _write_rows(directory, count=ROWS):
     """train/dev/test CSVs of `count` rows each, cycling the generic fixture's sentences (ids in order)."""
-    with open(os.path.join(fixture_dir("generic"), "train.csv"), encoding="utf-8") as handle:
-        source = list(csv.reader(handle))[1:]
-    for split in ("train", "dev", "test"):
-        with open(os.path.join(directory, f"{split}.csv"), "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "sentence", "topic"])
-            for index in range(count):
-                _, sentence, topic = source[(index * 7 + len(split)) % len(source)]
-                writer.writerow([f"{split}-{index}", sentence, topic])
-    return str(directory)
+    return write_topic_splits(directory, count)
 
 
 def _task():

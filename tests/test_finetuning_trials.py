@@ -10,7 +10,7 @@ import statistics
 
 import numpy as np
 import pytest
-from support import fixture_dir
+from support import write_topic_splits
 
 from electra_tf.finetuning import compare, trials
 from electra_tf.finetuning.config import load_hparams
@@ -94,22 +94,9 @@ HPARAMS = {"max_seq_length": 16, "train_batch_size": 16, "eval_batch_size": 64, 
            "learning_rate": 1e-3, "log_steps": 1000}
 
 
-def _write_data(directory, rows=48):
-    with open(os.path.join(fixture_dir("generic"), "train.csv"), encoding="utf-8") as handle:
-        source = list(csv.reader(handle))[1:]
-    for split in ("train", "dev", "test"):
-        with open(os.path.join(directory, f"{split}.csv"), "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "sentence", "topic"])
-            for index in range(rows):
-                _, sentence, topic = source[(index * 5 + len(split)) % len(source)]
-                writer.writerow([f"{split}-{index}", sentence, topic])
-    return str(directory)
-
-
 @pytest.mark.slow
 def test_trials_run_into_their_own_directories_and_resume_trial_by_trial(tmp_path, init_checkpoint):
-    data_dir = _write_data(tmp_path)
+    data_dir = write_topic_splits(tmp_path, 48, stride=5)
     task = get_task("text_classification", text_column="sentence", label_column="topic", id_column="id")
     hparams = load_hparams(None, None, HPARAMS)
     output_dir = str(tmp_path / "trials")
