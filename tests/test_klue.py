@@ -91,9 +91,9 @@ def test_json_records_carry_their_line_numbers_and_errors_name_the_line(tmp_path
                                                        encoding="utf-8")
     with pytest.raises(MissingLabelsError, match="gold_label"):
         get_task("klue-nli").read(str(directory), "dev")
-    (directory / "klue-nli-v1.1_dev.json").write_text(json.dumps(records[0]).join("[ ]") + "\n" + json.dumps(records[1]),
-                                                       encoding="utf-8")
-    with pytest.raises(BadRowError, match="klue-nli-v1.1_dev.json:1: expected ','"):  # after the first record
+    missing_comma = "[" + json.dumps(records[0]) + "\n" + json.dumps(records[1]) + "]"
+    (directory / "klue-nli-v1.1_dev.json").write_text(missing_comma, encoding="utf-8")
+    with pytest.raises(BadRowError, match="klue-nli-v1.1_dev.json:2: expected ','"):  # where the second record starts
         get_task("klue-nli").read(str(directory), "dev")
 
 
@@ -298,6 +298,9 @@ def test_relation_micro_f1_and_auprc_against_hand_computations():
         points = np.array(points)
         areas.append(np.sum(np.diff(points[:, 1]) * (points[1:, 0] + points[:-1, 0]) / 2))
     assert metrics.auprc(labels, probabilities) == pytest.approx(np.mean(areas), abs=1e-12)
+    # a class no label has counts 0.5 (scikit-learn's recall of 1 at precision 0, then the (0, 1) end point)
+    wider = np.hstack([probabilities, np.full((40, 1), 0.1)])
+    assert metrics.auprc(labels, wider) == pytest.approx((np.sum(areas) + 0.5) / 5, abs=1e-12)
 
 
 def _common_run(first, second):
@@ -307,7 +310,8 @@ def _common_run(first, second):
 
 
 def test_rouge_w_and_exact_match_as_the_klue_paper_defines_them():
-    pairs = [("서울특별시 중구", "서울 중구"), ("1990년", "1990년 3월"), ("박민수", "김철수"), ("", "부산")]
+    pairs = [("서울특별시 중구", "서울 중구"), ("1990년", "1990년 3월"), ("박민수", "김철수"),
+             ("", "부산")]
     for prediction, truth in pairs:
         common = _common_run(prediction, truth)
         expected = 0.0 if common == 0 else 2 * common / (len(prediction) + len(truth))

@@ -18,7 +18,7 @@ from electra_tf.finetuning.readers import MissingLabelsError, read_json_records,
 from electra_tf.finetuning.tasks.base import Features, label_map, unlabeled_dev_message
 from electra_tf.finetuning.tasks.classification import Columns, SequenceTask
 from electra_tf.finetuning.tasks.qa import QaTask
-from electra_tf.finetuning.tasks.tagging import IGNORE_INDEX, TaggingExample, TaggingTask
+from electra_tf.finetuning.tasks.tagging import TaggingExample, TaggingTask, token_arrays
 
 YNAT_LABELS = ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"]
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
@@ -173,10 +173,7 @@ class CharacterTaggingTask(TaggingTask):
 
     def featurize(self, examples, tokenizer, hparams, training=False):
         max_length = hparams.max_seq_length
-        count = len(examples)
-        ids = np.full((count, max_length), tokenizer.pad_id, np.int32)
-        mask = np.zeros((count, max_length), np.int32)
-        labels = np.full((count, max_length), IGNORE_INDEX, np.int32)
+        ids, mask, labels = token_arrays(len(examples), max_length, tokenizer.pad_id)
         meta, truncated = CharacterMeta([], []), 0
         encoded = tokenizer.encode_with_offsets(["".join(example.words) for example in examples])
         for row, (example, (token_ids, offsets)) in enumerate(zip(examples, encoded)):
