@@ -141,7 +141,6 @@ class CharacterTaggingTask(TaggingTask):
     sub-token tag covers its characters (`B-X` on the first, `I-X` on the others) and the metrics are over the
     non-space characters the kept sub-tokens reach, as KLUE's evaluation code scores them."""
 
-    head_type: ClassVar[str] = "token_classification"
 
     def read_file(self, path, errors, data):
         mapping = label_map(self.labels)
