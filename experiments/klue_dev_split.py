@@ -40,7 +40,8 @@ def _split_records(text, fraction, seed, group_by):
     random.Random(seed).shuffle(keys)
     train, evaluation = [], []
     for key in keys:
-        (train if len(train) < fraction * len(records) else evaluation).extend(groups[key])
+        fits = len(train) + len(groups[key]) <= fraction * len(records)
+        (train if fits else evaluation).extend(groups[key])
     return [json.dumps(part, ensure_ascii=False, indent=1) for part in (train, evaluation)]
 
 
