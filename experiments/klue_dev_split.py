@@ -6,10 +6,13 @@ scores, then the medians) and results.png (each seed's dev score per epoch).
 
     python -m experiments.klue_dev_split --task klue-ner --dev_file klue-ner-v1.1_dev.tsv \
         --init_checkpoint DIR --work_dir runs/klue-ner-split --seeds 42,1,2
+
+`--plot NAME=WORK_DIR ... --output PNG` draws several such runs (e.g. two inits) in one figure instead.
 """
 
 import argparse
 import collections
+import glob
 import json
 import os
 import random
@@ -60,28 +63,35 @@ def write_split(task, dev_file, data_dir, fraction=0.7, seed=0, group_by=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--dev_file", required=True, help="the task's official dev file")
-    parser.add_argument("--init_checkpoint", required=True)
+    parser.add_argument("--plot", nargs="+", metavar="NAME=WORK_DIR", help="only draw these runs into --output")
+    parser.add_argument("--output", help="the PNG of --plot")
+    parser.add_argument("--task")
+    parser.add_argument("--dev_file", help="the task's official dev file")
+    parser.add_argument("--init_checkpoint")
     parser.add_argument("--config", default="configs/finetune/tiny.json")
     parser.add_argument("--hparams", default='{"max_seq_length": 128}')
     parser.add_argument("--seeds", default="42,1,2")
     parser.add_argument("--group_by", default=None, help="record field kept on one side (default: premise for NLI)")
-    parser.add_argument("--work_dir", required=True)
+    parser.add_argument("--work_dir")
     args = parser.parse_args()
+    if args.plot:
+        runs = dict(spec.split("=", 1) for spec in args.plot)
+        _plot({name: _curves(directory) for name, directory in runs.items()}, args.output)
+        return
+    if not all((args.task, args.dev_file, args.init_checkpoint, args.work_dir)):
+        parser.error("--task, --dev_file, --init_checkpoint and --work_dir are needed (or --plot)")
     task = get_task(args.task)
     group_by = args.group_by or ("premise" if task.name == "klue-nli" else None)
     data_dir = os.path.join(args.work_dir, "data")
     sizes = write_split(task, args.dev_file, data_dir, group_by=group_by)
     print(f"{task.name}: {sizes[0]} train / {sizes[1]} evaluation examples")
-    rows, curves = [], {}
+    rows = []
     for seed in [int(seed) for seed in args.seeds.split(",")]:
         hparams = load_hparams(args.config, task.name, {**json.loads(args.hparams), "seed": seed})
         output_dir = os.path.join(args.work_dir, f"seed-{seed}")
         results = finetune(get_task(args.task), hparams, args.init_checkpoint, data_dir, output_dir,
                            progress=False, export=False)
         rows.append((seed, results["best"]["epoch"], results["best"]["dev"]))
-        curves[seed] = [epoch["dev"][task.metric] for epoch in results["epochs"]]
     names = list(task.metrics)
     with open(os.path.join(args.work_dir, "results.tsv"), "w", encoding="utf-8") as handle:
         handle.write("\t".join(["seed", "best_epoch", *names]) + "\n")
@@ -90,22 +100,38 @@ def main():
         medians = [f"{statistics.median(scores[name] for _, _, scores in rows):.4f}" for name in names]
         handle.write("\t".join(["median", "", *medians]) + "\n")
     print(open(os.path.join(args.work_dir, "results.tsv"), encoding="utf-8").read())
-    _plot(curves, task, os.path.join(args.work_dir, "results.png"))
+    _plot({"": _curves(args.work_dir)}, os.path.join(args.work_dir, "results.png"))
 
 
-def _plot(curves, task, path):
+def _curves(work_dir):
+    """`(task, metric, {seed: [dev score per epoch]})` of the seeds run into `work_dir`."""
+    curves, paths = {}, sorted(glob.glob(os.path.join(work_dir, "seed-*", "eval_results.json")))
+    if not paths:
+        raise SystemExit(f"no {work_dir}/seed-*/eval_results.json")
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            results = json.load(handle)
+        seed = os.path.basename(os.path.dirname(path))[len("seed-"):]
+        curves[seed] = [epoch["dev"][results["metric"]] for epoch in results["epochs"]]
+    return results["task"], results["metric"], curves
+
+
+def _plot(runs, path):
+    """Each run's seeds as lines of dev score per epoch, one colour per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(5, 3.2))
-    for seed, scores in curves.items():
-        axes.plot(range(1, len(scores) + 1), scores, marker="o", label=f"seed {seed}")
+    figure, axes = pyplot.subplots(figsize=(5.5, 3.4))
+    for colour, (name, (task, metric, curves)) in enumerate(runs.items()):
+        for marker, (seed, scores) in zip("osd^v", curves.items()):
+            axes.plot(range(1, len(scores) + 1), scores, marker=marker, color=f"C{colour}",
+                      label=f"{name} seed {seed}".strip())
     axes.set_xlabel("epoch")
-    axes.set_ylabel(f"dev {task.metric}")
-    axes.set_title(f"{task.name} on a 70/30 split of its dev file")
-    axes.legend()
+    axes.set_ylabel(f"dev {metric}")
+    axes.set_title(f"{task} on a 70/30 split of its dev file")
+    axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
