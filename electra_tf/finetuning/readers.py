@@ -6,6 +6,7 @@ either way the caller sees which file and line were wrong.
 
 import csv
 import io
+import json
 import logging
 
 import tensorflow as tf
@@ -47,18 +48,22 @@ def require_file(path, what="input file"):
     return path
 
 
-def read_lines(path):
-    """Yields `(line_number, line)` (1-based, without the line break) of a UTF-8 text file. Lines end at `\n`
-    or `\r\n` only (not at U+2028, U+0085, form feeds, ... as `str.splitlines` does), so numbers match editors."""
+def _read_text(path):
+    """The whole UTF-8 file (a byte-order mark dropped); undecodable bytes are reported with their line."""
     require_file(path)
     with tf.io.gfile.GFile(path, "rb") as handle:
         data = handle.read()
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
         raise BadRowError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from error
-    lines = text.split("\n")
+
+
+def read_lines(path):
+    """Yields `(line_number, line)` (1-based, without the line break) of a UTF-8 text file. Lines end at `\n`
+    or `\r\n` only (not at U+2028, U+0085, form feeds, ... as `str.splitlines` does), so numbers match editors."""
+    lines = _read_text(path).split("\n")
     if lines[-1] == "":
         lines.pop()  # the final line break ends the last line, it does not start a new one
     for number, line in enumerate(lines, start=1):
@@ -108,3 +113,39 @@ def _csv_rows(lines, delimiter, errors):
             continue
         if any(field.strip() for field in fields):
             yield reader.line_num, fields
+
+
+def read_json_records(path):
+    """Yields `(line_number, record)` for each element of a file holding one JSON array (KLUE's files), the
+    line number being where the element starts, so errors name the line an editor shows."""
+    text = _read_text(path)
+    decoder = json.JSONDecoder()
+    line, counted = 1, 0  # the line number at text[counted]
+
+    def line_at(position):
+        nonlocal line, counted
+        line, counted = line + text.count("\n", counted, position), position
+        return line
+
+    position = _skip_space(text, 0)
+    if not text.startswith("[", position):
+        raise BadRowError(f"{path}:{line_at(position)}: expected a JSON array of records")
+    position = _skip_space(text, position + 1)
+    while not text.startswith("]", position):
+        start = line_at(position)
+        try:
+            record, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as error:
+            raise BadRowError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from error
+        yield start, record
+        position = _skip_space(text, position)
+        if text.startswith(",", position):
+            position = _skip_space(text, position + 1)
+        elif not text.startswith("]", position):
+            raise BadRowError(f"{path}:{line_at(position)}: expected ',' or ']' after a record")
+
+
+def _skip_space(text, position):
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position

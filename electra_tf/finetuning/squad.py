@@ -1,4 +1,5 @@
-"""KorQuAD 1.0 (SQuAD v1 JSON): reading, sliding-window features and n-best answer decoding.
+"""KorQuAD 1.0 (SQuAD v1 JSON) and SQuAD-v2-style files with unanswerable questions (KLUE-MRC): reading,
+sliding-window features and n-best answer decoding.
 
 Contexts are tokenized once with character offsets into the original context (prepared like questions, so
 their ids are transformers'), so an answer maps to sub-tokens exactly and a predicted span maps back to the
@@ -21,11 +22,12 @@ class SquadExample:
     context: str
     answers: list  # [(text, answer_start)]; empty when the file has no answers
     title: str = ""
+    unanswerable: bool = False  # the file marks the question impossible (`is_impossible`): "" is its answer
 
 
-def read_squad_json(path, errors):
-    """Yields a `SquadExample` per question; a malformed question is reported as
-    `path:data[i].paragraphs[j].qas[k] (question id ...): reason`."""
+def read_squad_json(path, errors, id_field="id"):
+    """Yields a `SquadExample` per question (its id in `id_field`: KLUE-MRC calls it `guid`); a malformed
+    question is reported as `path:data[i].paragraphs[j].qas[k] (question id ...): reason`."""
     require_file(path)
     with tf.io.gfile.GFile(path, "r") as handle:
         text = handle.read()
@@ -44,10 +46,10 @@ def read_squad_json(path, errors):
                 if not isinstance(context, str):
                     errors.bad(where, "paragraph has no context string")
                     continue
-                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str) or "id" not in qa:
-                    errors.bad(where, "question needs 'id' and 'question'")
+                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str) or id_field not in qa:
+                    errors.bad(where, f"question needs {id_field!r} and 'question'")
                     continue
-                qid = str(qa["id"])
+                qid = str(qa[id_field])
                 where = f"{where} (question id {qid!r})"
                 if qid in seen:
                     errors.bad(where, "duplicate question id")
@@ -72,7 +74,8 @@ def read_squad_json(path, errors):
                     errors.bad(where, problem)
                     continue
                 seen.add(qid)
-                yield SquadExample(qid, qa["question"], context, answers, article.get("title", ""))
+                yield SquadExample(qid, qa["question"], context, answers, article.get("title", ""),
+                                   bool(qa.get("is_impossible", False)))
 
 
 @dataclasses.dataclass
@@ -169,17 +172,19 @@ def featurize(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
                          np.asarray(window_start), np.asarray(window_length), max_context, context_offsets)
 
 
-def decode_answers(examples, features, start_logits, end_logits, n_best_size=20, max_answer_length=30):
+def decode_answers(examples, features, start_logits, end_logits, n_best_size=20, max_answer_length=30,
+                   null_answers=False):
     """Best answer text per question id: among the `n_best_size` top start and end logits of every window's
     tokens (padding positions never rank, so the answer does not depend on how far a row was padded), the valid
     span (inside the context, end ≥ start, at most `max_answer_length` tokens, start in its most central
-    window) with the highest start + end logit; "" when no span is valid."""
+    window) with the highest start + end logit; "" when no span is valid, or (`null_answers`, SQuAD 2.0's rule)
+    when some window's [CLS] start + end logit beats that span's."""
     by_example = {}
     for feature, index in enumerate(features.example_index):
         by_example.setdefault(int(index), []).append(feature)
     predictions = {}
     for index, example in enumerate(examples):
-        best_score, best_span = None, None
+        best_score, best_span, null_score = None, None, None
         offsets = features.context_offsets[index]
         for feature in by_example.get(index, []):
             offset = int(features.doc_offset[feature])
@@ -189,6 +194,8 @@ def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
             start_row, end_row = start_logits[feature][:tokens], end_logits[feature][:tokens]
             top_starts = np.argsort(-start_row, kind="stable")[:n_best_size]
             top_ends = np.argsort(-end_row, kind="stable")[:n_best_size]
+            if null_answers:
+                null_score = max(float(start_row[0] + end_row[0]), null_score if null_score is not None else -np.inf)
             for start in top_starts:
                 if not offset <= start < offset + length:
                     continue
@@ -201,7 +208,7 @@ def decode_answers(examples, features, start_logits, end_logits, n_best_size=20,
                     if best_score is None or score > best_score:
                         best_score = score
                         best_span = (window + start - offset, window + end - offset)
-        if best_span is None:
+        if best_span is None or (null_score is not None and null_score > best_score):
             predictions[example.qid] = ""
         else:
             predictions[example.qid] = example.context[offsets[best_span[0]][0]:offsets[best_span[1]][1]]

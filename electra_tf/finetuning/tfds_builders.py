@@ -1,4 +1,4 @@
-"""TFDS builders for the eight KoELECTRA benchmark tasks, reading the files from a `manual_dir`.
+"""TFDS builders for the eight KoELECTRA benchmark tasks and the KLUE tasks, reading the files from a `manual_dir`.
 
 Nothing is downloaded: put the task's files (the names in `MANUAL_DOWNLOAD_INSTRUCTIONS`) in a directory and
 
@@ -7,7 +7,8 @@ Nothing is downloaded: put the task's files (the names in `MANUAL_DOWNLOAD_INSTR
     ds = tfds.load("koelectra_nsmc", split="train",
                    download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(manual_dir=DIR)})
 
-One builder per benchmark task of `electra_tf.finetuning.tasks.TASKS`, generated from the task's declaration;
+One builder per benchmark task of `electra_tf.finetuning.tasks.TASKS` (`koelectra_<task>`, and `klue_<task>` for
+KLUE's: `klue_ynat`, `klue_nli`, ...), generated from the task's declaration;
 the examples are parsed by the same readers `run_finetuning.py` uses, so `tfds.load` users get the same rows
 (same skipped rows, same labels) as the fine-tuning runs. Splits: `train`, `validation` (when the task has a
 dev file), `test`.
@@ -56,7 +57,7 @@ class _TaskBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         features, _ = _schema(task_lib.get_task(self.TASK))
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(features), supervised_keys=None,
-            description=f"KoELECTRA benchmark task {self.TASK}, read from local files.")
+            description=f"Benchmark task {self.TASK}, read from local files.")
 
     def _split_generators(self, dl_manager):
         task = task_lib.get_task(self.TASK)
@@ -77,11 +78,11 @@ class _TaskBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             yield row["id"], row
 
 
-def _builder(task_name):
-    """The builder class of one task, registered with TFDS as `koelectra_<task>`."""
+def _builder(task_name, prefix="koelectra_"):
+    """The builder class of one task, registered with TFDS as `<prefix><task>` (`klue-nli` → `klue_nli`)."""
     task = task_lib.get_task(task_name)
     files = sorted({name for name in task.splits.values() if name})
-    name = "koelectra_" + task_name.replace("-", "_")
+    name = prefix + task_name.removeprefix(prefix.replace("_", "-")).replace("-", "_")
     class_name = "".join(part.capitalize() for part in name.split("_"))
     return type(class_name, (_TaskBuilder,), {
         "__module__": __name__, "name": name, "TASK": task_name,
@@ -89,3 +90,4 @@ def _builder(task_name):
 
 
 BUILDERS = {task_name: _builder(task_name) for task_name in task_lib.BENCHMARK_TASKS}
+KLUE_BUILDERS = {task_name: _builder(task_name, prefix="klue_") for task_name in task_lib.KLUE}

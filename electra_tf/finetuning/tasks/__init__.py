@@ -3,7 +3,8 @@
 `get_task(name, **options)` returns a task from `TASKS`: the eight KoELECTRA benchmark tasks (`nsmc`,
 `naver-ner`, `paws`, `kornli`, `korsts`, `question-pair`, `korquad`, `hate-speech`) and the generic
 `text_classification`, `text_pair_classification`, `text_regression` over any TSV/CSV with named columns, and
-the nine GLUE tasks (`cola`, `sst`, `mrpc`, `sts`, `qqp`, `mnli`, `qnli`, `rte`, `wnli`; see `glue`).
+the nine GLUE tasks (`cola`, `sst`, `mrpc`, `sts`, `qqp`, `mnli`, `qnli`, `rte`, `wnli`; see `glue`) and KLUE's
+(`ynat`, `klue-nli`, `klue-sts`, `klue-ner`, `klue-re`, `klue-mrc`; see `klue`) in their official formats.
 A new TSV task is one more `SequenceTask(...)` entry (columns by header name, or by index with
 `has_header=False`). Families: `classification` (sentence / pair classification and regression), `tagging`
 (NER), `qa` (KorQuAD).
@@ -15,6 +16,7 @@ from electra_tf.finetuning.readers import BadRowError, EmptySplitError, MissingL
 from electra_tf.finetuning.tasks.base import Features, SplitData, Task
 from electra_tf.finetuning.tasks.classification import BINARY, ClassificationExample, Columns, SequenceTask
 from electra_tf.finetuning.tasks.glue import GLUE_ALIASES, GLUE_TASKS, GlueTask
+from electra_tf.finetuning.tasks.klue import KLUE, KLUE_ALIASES, KLUE_TASKS
 from electra_tf.finetuning.tasks.qa import QaTask
 from electra_tf.finetuning.tasks.tagging import IGNORE_INDEX, NER_LABELS, TaggingExample, TaggingTask
 
@@ -49,6 +51,7 @@ TASKS = {task.name: task for task in (
     SequenceTask("text_regression", _USER_FILES, ("spearman", "pearson", "mse"), regression=True,
                  columns=Columns(text="text", label="label")),
     *GLUE_TASKS,
+    *KLUE_TASKS,
 )}
 BENCHMARK_TASKS = ["nsmc", "naver-ner", "paws", "kornli", "korsts", "question-pair", "korquad", "hate-speech"]
 GLUE = [task.name for task in GLUE_TASKS]
@@ -57,7 +60,7 @@ _USER_OPTIONS = ("text_column", "text_pair_column", "label_column", "label_list"
 
 _ALIASES = {"paws-x": "paws", "paws-x-ko": "paws", "ner": "naver-ner", "qpair": "question-pair",
             "korean-hate-speech": "hate-speech", "hate": "hate-speech", "korquad-1.0": "korquad",
-            "korquad1": "korquad", **GLUE_ALIASES}
+            "korquad1": "korquad", **GLUE_ALIASES, **KLUE_ALIASES}
 
 
 def canonical_name(name):
@@ -95,7 +98,7 @@ def get_task(name, skip_bad_rows=False, **options):
     return task
 
 
-__all__ = ["Task", "SequenceTask", "GlueTask", "GLUE", "TaggingTask",
+__all__ = ["Task", "SequenceTask", "GlueTask", "GLUE", "KLUE", "TaggingTask",
            "QaTask", "Columns", "TASKS", "BENCHMARK_TASKS", "get_task",
            "canonical_name", "NER_LABELS", "IGNORE_INDEX", "BadRowError", "EmptySplitError",
            "MissingLabelsError", "Features", "SplitData", "ClassificationExample", "TaggingExample"]

@@ -1,6 +1,6 @@
-"""Extractive question answering (KorQuAD 1.0, SQuAD-v1 JSON): sliding windows over the context, answers
-decoded with n-best / max_answer_length. Every setting (doc_stride, max_query_length, n_best_size,
-max_answer_length) comes from the hparams given to `featurize`."""
+"""Extractive question answering (KorQuAD 1.0, SQuAD-v1 JSON; KLUE-MRC, with unanswerable questions): sliding
+windows over the context, answers decoded with n-best / max_answer_length. Every setting (doc_stride,
+max_query_length, n_best_size, max_answer_length) comes from the hparams given to `featurize`."""
 
 import dataclasses
 from typing import ClassVar
@@ -25,12 +25,19 @@ class QaMeta:
 
 @dataclasses.dataclass(eq=False)
 class QaTask(Task):
+    """KorQuAD's EM/F1 by default; `unanswerable` (KLUE-MRC): questions marked `is_impossible` train towards
+    [CLS], are answered "" when [CLS] outscores every span, and are scored by `metrics.klue_mrc_scores`;
+    `id_field` names the question id's field."""
+
     head_type: ClassVar[str] = "question_answering"
     sequence_outputs: ClassVar[tuple] = ("start_logits", "end_logits")
 
+    unanswerable: bool = False
+    id_field: str = "id"
+
     def read_file(self, path, errors, data):
-        examples = list(squad.read_squad_json(path, errors))
-        unanswered = [example.qid for example in examples if not example.answers]
+        examples = list(squad.read_squad_json(path, errors, self.id_field))
+        unanswered = [example.qid for example in examples if not example.answers and not example.unanswerable]
         if data.split == "dev" and unanswered:
             raise MissingLabelsError(unlabeled_dev_message(
                 path, self.name, f"has {len(unanswered)} question(s) without answers (first: {unanswered[0]!r})"))
@@ -53,10 +60,13 @@ class QaTask(Task):
         meta = features.meta
         predictions = squad.decode_answers(
             examples, meta.windows, np.asarray(outputs["start_logits"]), np.asarray(outputs["end_logits"]),
-            n_best_size=meta.n_best_size, max_answer_length=meta.max_answer_length)
-        answers = {example.qid: [text for text, _ in example.answers] for example in examples if example.answers}
+            n_best_size=meta.n_best_size, max_answer_length=meta.max_answer_length, null_answers=self.unanswerable)
+        answers = {example.qid: [text for text, _ in example.answers] for example in examples
+                   if example.answers or example.unanswerable}
         if len(answers) < len(examples):
             return {}, predictions
+        if self.unanswerable:
+            return metrics.klue_mrc_scores(answers, predictions), predictions
         return metrics.korquad_scores(answers, predictions), predictions
 
     def write_predictions(self, path, examples, predictions):

@@ -19,6 +19,12 @@ NER_LABELS = ["O"] + [f"{entity}-{tag}" for entity in (
     for tag in ("B", "I")]
 
 
+def token_arrays(count, max_length, pad_id):
+    """Padded int32 `input_ids`, `attention_mask` and `labels` (all IGNORE_INDEX) of `count` rows."""
+    return (np.full((count, max_length), pad_id, np.int32), np.zeros((count, max_length), np.int32),
+            np.full((count, max_length), IGNORE_INDEX, np.int32))
+
+
 @dataclasses.dataclass
 class TaggingExample:
     guid: str
@@ -57,10 +63,7 @@ class TaggingTask(Task):
 
     def featurize(self, examples, tokenizer, hparams, training=False):
         max_length = hparams.max_seq_length
-        count = len(examples)
-        ids = np.full((count, max_length), tokenizer.pad_id, np.int32)
-        mask = np.zeros((count, max_length), np.int32)
-        labels = np.full((count, max_length), IGNORE_INDEX, np.int32)
+        ids, mask, labels = token_arrays(len(examples), max_length, tokenizer.pad_id)
         word_positions, truncated = [], 0
         all_words = [word for example in examples for word in example.words]
         pieces = iter(tokenizer.encode_batch(all_words))
