@@ -26,9 +26,10 @@ from electra_tf.formats import hf_h5, keras_hub, pytorch
 from electra_tf.models import MODEL_CLASSES
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
-from electra_tf.tokenization import TOKENIZER_FILES, save_tokenizer_files
+from electra_tf.tokenization import SENTENCEPIECE_FILES, TOKENIZER_FILES, save_tokenizer_files
 
-TRANSFORMERS_FILES = ("config.json", "tf_model.h5", "model.safetensors", *TOKENIZER_FILES)  # what an export writes
+# what an export writes
+TRANSFORMERS_FILES = ("config.json", "tf_model.h5", "model.safetensors", *TOKENIZER_FILES, *SENTENCEPIECE_FILES)
 _WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")
 
 

@@ -13,13 +13,48 @@ from electra_tf.tokenization.vocab_files import (SPECIAL_TOKENS, UNK_TOKEN, chec
                                                  special_token_ids)
 
 
-class FastTokenizer:
+class HostTokenizer:
+    """What both host tokenizers share: the vocabulary (`tokens`, special ids) and ``[CLS] A [SEP] (B [SEP])``
+    assembly of the ids their `encode_batch` gives."""
+
+    def __init__(self, tokens):
+        self.tokens = check_vocab(list(tokens))
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = special_token_ids(self.tokens).values()
+
+    @property
+    def vocab_size(self):
+        return len(self.tokens)
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.tokens[index] for index in ids]
+
+    def build_batch(self, first, second, max_length):
+        """Id lists → padded int32 ``input_ids``, ``token_type_ids``, ``attention_mask`` ``[N, max_length]``
+        (see `pairs.assemble_batch`; `second` may be None) and the number of rows that were truncated."""
+        inputs, truncated = assemble_batch(first, second, max_length, self.cls_id, self.sep_id, self.pad_id)
+        return inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"], truncated
+
+    def encode_batch_for_model(self, texts, text_pairs=None, max_length=128):
+        """Like ``ElectraTokenizer(texts, text_pairs, truncation=True, max_length=L, padding="max_length")``:
+        a dict of int32 arrays ``[batch, max_length]``."""
+        ids_b = None if text_pairs is None else self.encode_batch(text_pairs)
+        inputs, _ = assemble_batch(self.encode_batch(texts), ids_b, max_length, self.cls_id, self.sep_id,
+                                   self.pad_id)
+        return inputs
+
+    def encode_for_model(self, text, text_pair=None, max_length=128):
+        """`encode_batch_for_model` of one text (and pair), as lists."""
+        inputs = self.encode_batch_for_model([text], None if text_pair is None else [text_pair], max_length)
+        return {name: value[0].tolist() for name, value in inputs.items()}
+
+
+class FastTokenizer(HostTokenizer):
     """Hugging Face `tokenizers` BertWordPiece (no lower-casing, no accent stripping, NFC) over a vocab."""
 
     def __init__(self, tokens, max_input_chars_per_word=100):
         from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-        self.tokens = check_vocab(list(tokens))
+        super().__init__(tokens)
         self.max_input_chars_per_word = max_input_chars_per_word
         vocab = {token: index for index, token in enumerate(self.tokens)}
         tokenizer = Tokenizer(models.WordPiece(vocab, unk_token=UNK_TOKEN,
@@ -33,15 +68,10 @@ class FastTokenizer:
         tokenizer.decoder = decoders.WordPiece(prefix="##")
         tokenizer.add_special_tokens(SPECIAL_TOKENS)
         self._tokenizer = tokenizer  # no truncation, no padding: `assemble_batch` does both
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = special_token_ids(self.tokens).values()
 
     @classmethod
     def from_vocab_file(cls, path, max_input_chars_per_word=100):
         return cls(load_checked_vocab(path), max_input_chars_per_word)
-
-    @property
-    def vocab_size(self):
-        return len(self.tokens)
 
     def tokenize(self, text):
         """WordPiece tokens of `text` (no special tokens added)."""
@@ -64,30 +94,8 @@ class FastTokenizer:
         return [(encoding.ids, original_offsets(_whole_composed_ends(ready, encoding.offsets), origins, len(text)))
                 for text, (ready, origins), encoding in zip(texts, prepared, encodings)]
 
-    def convert_ids_to_tokens(self, ids):
-        return [self.tokens[index] for index in ids]
-
     def decode(self, ids, skip_special_tokens=True):
         return self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
-
-    def build_batch(self, first, second, max_length):
-        """Id lists → padded int32 ``input_ids``, ``token_type_ids``, ``attention_mask`` ``[N, max_length]``
-        (see `pairs.assemble_batch`; `second` may be None) and the number of rows that were truncated."""
-        inputs, truncated = assemble_batch(first, second, max_length, self.cls_id, self.sep_id, self.pad_id)
-        return inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"], truncated
-
-    def encode_batch_for_model(self, texts, text_pairs=None, max_length=128):
-        """Like ``ElectraTokenizer(texts, text_pairs, truncation=True, max_length=L, padding="max_length")``:
-        a dict of int32 arrays ``[batch, max_length]``."""
-        ids_b = None if text_pairs is None else self.encode_batch(text_pairs)
-        inputs, _ = assemble_batch(self.encode_batch(texts), ids_b, max_length, self.cls_id, self.sep_id,
-                                   self.pad_id)
-        return inputs
-
-    def encode_for_model(self, text, text_pair=None, max_length=128):
-        """`encode_batch_for_model` of one text (and pair), as lists."""
-        inputs = self.encode_batch_for_model([text], None if text_pair is None else [text_pair], max_length)
-        return {name: value[0].tolist() for name, value in inputs.items()}
 
 
 def _whole_composed_ends(text, offsets):
