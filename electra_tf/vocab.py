@@ -114,8 +114,9 @@ def morpheme_words(text, boundaries, pre_tokenizer):
     return " ".join(output)
 
 
-def _training_texts(reader, pretokenizer):
-    """Yields the non-empty lines to train on, morpheme-split when an analyzer is chosen."""
+def _training_texts(reader, pretokenizer, sentencepiece=False):
+    """Yields the non-empty lines to train on, morpheme-split when an analyzer is chosen: for WordPiece by
+    `morpheme_words`, for SentencePiece by `marked_morphemes`."""
     if pretokenizer == "none":
         for _, _, text in reader:
             if text:
@@ -124,13 +125,26 @@ def _training_texts(reader, pretokenizer):
     from tokenizers import pre_tokenizers
 
     boundaries = {"mecab": _mecab_boundaries, "kiwi": _kiwi_boundaries}[pretokenizer]()
-    normalizer, splitter = _bert_normalizer(), pre_tokenizers.BertPreTokenizer()
+    if sentencepiece:
+        def split(text):
+            return marked_morphemes(text, boundaries(text))
+    else:
+        normalizer, splitter = _bert_normalizer(), pre_tokenizers.BertPreTokenizer()
+
+        def split(text):
+            return morpheme_words(normalizer.normalize_str(text), boundaries, splitter)
     for path, line_number, text in reader:
         if text:
             try:
-                yield morpheme_words(normalizer.normalize_str(text), boundaries, splitter)
+                yield split(text)
             except Exception as error:
                 raise RuntimeError(f"{path}:{line_number}: {pretokenizer} analysis failed: {error}") from error
+
+
+def marked_morphemes(text, starts):
+    """`text` with U+E000 before each morpheme start (`starts`, character offsets) inside a word."""
+    return "".join(_MARKER + char if index in starts and index and not text[index - 1].isspace()
+                   and not char.isspace() else char for index, char in enumerate(text))
 
 
 def plan_alphabet(texts, limit_alphabet):
@@ -279,7 +293,7 @@ def build_sentencepiece_vocab(inputs, output_dir, vocab_size, model_type="senten
     files = expand_globs(inputs)
     check_directory_writable(output_dir)
     reader = LineReader(files, cleaning, progress=show_progress)
-    texts = _checked_nonempty(_sentencepiece_texts(reader, pretokenizer), files)
+    texts = _checked_nonempty(_training_texts(reader, pretokenizer, sentencepiece=True), files)
     options = {}
     if pretokenizer != "none":
         options["pretokenization_delimiter"] = _MARKER
@@ -313,25 +327,6 @@ def _train_sentencepiece(**options):
         if "Vocabulary size" in str(error) or "vocab_size" in str(error):
             raise ValueError(f"--vocab_size: {error}") from error
         raise
-
-
-def _sentencepiece_texts(reader, pretokenizer):
-    """The non-empty lines to train on; with an analyzer, U+E000 marks each morpheme start inside a word."""
-    if pretokenizer == "none":
-        for _, _, text in reader:
-            if text:
-                yield text
-        return
-    boundaries = {"mecab": _mecab_boundaries, "kiwi": _kiwi_boundaries}[pretokenizer]()
-    for path, line_number, text in reader:
-        if not text:
-            continue
-        try:
-            starts = boundaries(text)
-        except Exception as error:
-            raise RuntimeError(f"{path}:{line_number}: {pretokenizer} analysis failed: {error}") from error
-        yield "".join(_MARKER + char if index in starts and index and not text[index - 1].isspace()
-                      and not char.isspace() else char for index, char in enumerate(text))
 
 
 def _merge_tokens(merge_vocab):

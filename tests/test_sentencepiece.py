@@ -16,7 +16,7 @@ from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import check_shards
 from electra_tf.tokenization import (SPECIAL_TOKENS, SentencePieceTokenizer, host_tokenizer, in_graph_tokenizer,
                                      load_vocab, vocab_kind)
-from electra_tf.vocab import build_sentencepiece_vocab, unused_tokens
+from electra_tf.vocab import build_sentencepiece_vocab, marked_morphemes, unused_tokens
 
 LINES_FILE = os.path.join(os.path.dirname(__file__), "fixtures", "sentencepiece", "lines.txt")
 KINDS = ("sentencepiece-unigram", "sentencepiece-bpe")
@@ -176,3 +176,7 @@ def test_vocab_corpus_pretraining_export_finetuning_saved_model(vocabs, tmp_path
     width = outputs["input_ids"].shape[1]
     np.testing.assert_array_equal(outputs["input_ids"].numpy(), expected["input_ids"][:, :width])
     assert outputs["probabilities"].shape == (8, 2)
+
+
+def test_morpheme_starts_inside_words_become_cut_marks():
+    assert marked_morphemes("아버지가 방에", {0, 3, 5, 6}) == "아버지\ue000가 방\ue000에"
