@@ -12,6 +12,7 @@ One concern per module:
 - `lines`: `LineTokenizer`, many corpus lines at once (for `electra_tf.data`).
 - `sp_files`, `sp_host`, `sp_in_graph`: SentencePiece vocabularies (the kind record, the model,
   ``tokenizer.json``) and their host and in-graph tokenizers.
+- `lite`: `LiteWordPiece`, WordPiece with ops LiteRT runs (for `.tflite` models).
 - `vocab_kinds`: the tokenizers and files of a ``vocab.txt`` path by its vocabulary's kind.
 
 Both tokenizers reproduce transformers' BERT basic tokenizer with ``do_lower_case=False``: removed
@@ -36,4 +37,5 @@ from electra_tf.tokenization.sp_files import (MODEL_FILE, SENTENCEPIECE_FILES, S
                                               vocab_kind)
 from electra_tf.tokenization.sp_host import SentencePieceTokenizer
 from electra_tf.tokenization.sp_in_graph import InGraphSentencePiece
-from electra_tf.tokenization.vocab_kinds import host_tokenizer, in_graph_tokenizer, save_tokenizer_files
+from electra_tf.tokenization.lite import LiteWordPiece
+from electra_tf.tokenization.vocab_kinds import host_tokenizer, in_graph_tokenizer, lite_tokenizer, save_tokenizer_files

@@ -3,6 +3,7 @@
 
 from electra_tf.tokenization.host import FastTokenizer
 from electra_tf.tokenization.in_graph import InGraphTokenizer
+from electra_tf.tokenization.lite import LiteWordPiece
 from electra_tf.tokenization.sp_files import WORDPIECE, read_model, save_sentencepiece_files, vocab_kind
 from electra_tf.tokenization.sp_host import SentencePieceTokenizer
 from electra_tf.tokenization.sp_in_graph import InGraphSentencePiece
@@ -21,6 +22,20 @@ def in_graph_tokenizer(vocab, max_length=128):
     if vocab_kind(vocab) == WORDPIECE:
         return InGraphTokenizer(vocab, max_length=max_length)
     return InGraphSentencePiece(vocab, max_length=max_length)
+
+
+def lite_tokenizer(vocab, max_length=128):
+    """The tokenizer of `vocab` built from ops LiteRT runs: `LiteWordPiece`, or for a SentencePiece unigram
+    model `InGraphSentencePiece` (whose ids come from the fast op). Raises ValueError for BPE models, whose
+    ids that op gets wrong."""
+    kind = vocab_kind(vocab)
+    if kind == WORDPIECE:
+        return LiteWordPiece(vocab, max_length=max_length)
+    if kind == "sentencepiece-unigram":
+        return InGraphSentencePiece(vocab, max_length=max_length)
+    raise ValueError(f"--vocab: a {kind} vocabulary cannot be tokenized with LiteRT's ops (tensorflow-text's "
+                     "FastSentencepieceTokenizer gives other ids than sentencepiece for BPE models); use a "
+                     "WordPiece or sentencepiece-unigram vocabulary")
 
 
 def save_tokenizer_files(vocab, output_dir, max_length=512):
