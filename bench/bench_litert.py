@@ -75,7 +75,8 @@ def main():
         paths = {LITE: litert.export_litert(model, os.path.join(directory, "f32"), args.vocab, args.max_length),
                  LITE_INT8: litert.export_litert(model, os.path.join(directory, "int8"), args.vocab,
                                                  args.max_length, quantize="dynamic_int8")}
-        sizes = {SAVED_MODEL: directory_bytes(saved_dir), **{name: os.path.getsize(path) for name, path in paths.items()}}
+        sizes = {SAVED_MODEL: directory_bytes(saved_dir),
+                 **{name: os.path.getsize(path) for name, path in paths.items()}}
         interpreters = {name: litert.interpreter(path) for name, path in paths.items()}
 
         def run_saved(batch):

@@ -8,7 +8,8 @@ Input: one sentence per line (lines end at LF or CR LF), a blank line between do
 document); with ``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are
 NFC-normalized and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized a block at a time by
 the in-graph tokenizer of the vocabulary's kind, WordPiece or SentencePiece (`tokenization.LineTokenizer`; the
-same ids as the host tokenizer and transformers), packed by `packing.ExampleBuilder` and serialized by `example_records`. Output (`schema`):
+same ids as the host tokenizer and transformers), packed by `packing.ExampleBuilder` and serialized by
+`example_records`. Output (`schema`):
 ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
 of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
 
