@@ -36,8 +36,7 @@ def _check_max_seq_length(files, max_seq_length):
 def check_shards(file_pattern, max_seq_length, vocab_file, vocab_size):
     """Checks the shards against the run before anything is written: ``stats.json``'s ``max_seq_length``,
     ``vocab_size``, ``vocab_sha256`` and ``vocab_kind`` (when recorded); without ``stats.json``, the first
-    record's length and
-    ids. Raises ValueError naming both values and where they come from."""
+    record's length and ids. Raises ValueError naming both values and where they come from."""
     files = expand_globs(file_pattern)
     directory = os.path.dirname(files[0])
     stats = read_stats(directory)
