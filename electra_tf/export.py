@@ -1,6 +1,7 @@
 """Export a model as a transformers directory (or, with `--format saved_model`, a SavedModel for TF Serving:
 see `electra_tf.serving`; with `--format keras_hub`, a keras-hub ElectraBackbone preset: see
-`electra_tf.formats.keras_hub`); CLI `python -m electra_tf.export`.
+`electra_tf.formats.keras_hub`; with `--format litert`, a ``.tflite`` model that takes raw text: see
+`electra_tf.litert`); CLI `python -m electra_tf.export`.
 
 The directory holds `config.json` (with `architectures`), `tf_model.h5` for transformers' TF classes and,
 when a vocabulary is known, the tokenizer files. PyTorch weights (`model.safetensors`, PyTorch naming, what
@@ -21,14 +22,15 @@ import os
 import tensorflow as tf
 from absl import flags, logging
 
-from electra_tf import cli, io_utils, weights
+from electra_tf import cli, io_utils, litert, weights
 from electra_tf.formats import hf_h5, keras_hub, pytorch
 from electra_tf.models import MODEL_CLASSES
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
-from electra_tf.tokenization import TOKENIZER_FILES, save_tokenizer_files
+from electra_tf.tokenization import SENTENCEPIECE_FILES, TOKENIZER_FILES, save_tokenizer_files
 
-TRANSFORMERS_FILES = ("config.json", "tf_model.h5", "model.safetensors", *TOKENIZER_FILES)  # what an export writes
+# what an export writes
+TRANSFORMERS_FILES = ("config.json", "tf_model.h5", "model.safetensors", *TOKENIZER_FILES, *SENTENCEPIECE_FILES)
 _WEIGHT_FILES = ("tf_model.h5", "model.safetensors", "pytorch_model.bin")
 
 
@@ -98,10 +100,12 @@ def define_flags():
                         "model_dir, or an original ELECTRA TF1 checkpoint.")
     flags.DEFINE_string("output_dir", None, "Directory to write: new, empty, or an earlier export of the same "
                         "--format (its other files stay).")
-    flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model", "keras_hub"],
+    flags.DEFINE_enum("format", "transformers", ["transformers", "saved_model", "keras_hub", "litert"],
                       "transformers: a directory transformers loads; saved_model: DIR/<version>/ for TF Serving; "
                       "keras_hub: a preset keras_hub.models.ElectraBackbone/ElectraTokenizer.from_preset load "
-                      "(encoder only).")
+                      "(encoder only); litert: DIR/model.tflite, raw text in, a classifier's outputs out.")
+    flags.DEFINE_enum("quantize", "none", litert.QUANTIZATIONS, "litert: dynamic_int8 stores the weights as int8.")
+    flags.DEFINE_integer("max_length", 128, "litert: tokens per text, [CLS]/[SEP] included.")
     flags.DEFINE_enum("head", None, sorted(MODEL_CLASSES),
                       "Head to export; default: what the input holds (a discriminator exports ElectraForPreTraining).")
     flags.DEFINE_enum("network", "discriminator", ["discriminator", "generator"],
@@ -115,20 +119,24 @@ def define_flags():
 def main(argv):
     del argv
     export(FLAGS.input, FLAGS.output_dir, FLAGS.format, FLAGS.head, FLAGS.network, FLAGS.vocab,
-           FLAGS.pytorch_subfolder)
+           FLAGS.pytorch_subfolder, FLAGS.quantize, FLAGS.max_length)
 
 
-def export(input_path, output_dir, output_format, head, network, vocab, pytorch_subfolder):
-    """The command: loads `input_path` and writes it in `output_format`."""
+def export(input_path, output_dir, output_format, head, network, vocab, pytorch_subfolder, quantize="none",
+           max_length=128):
+    """The command: loads `input_path` and writes it in `output_format` (`quantize`, `max_length`: LiteRT)."""
     model = load_pretrained(input_path, head_type=head, network=network)
     vocab = vocab or find_vocab(input_path)
     if output_format == "keras_hub":
         path = export_keras_hub(model, output_dir, vocab_file=vocab)
-    elif output_format == "saved_model":
+    elif output_format in ("saved_model", "litert"):
         if not vocab:
-            raise ValueError(f"A SavedModel tokenizes in the graph and needs a vocabulary: {input_path} has no "
-                             "vocab.txt, pass --vocab")
-        path = export_saved_model(model, output_dir, vocab)
+            raise ValueError(f"--vocab: a {output_format} model tokenizes in the graph and needs a vocabulary: "
+                             f"{input_path} has no vocab.txt, pass --vocab")
+        if output_format == "litert":
+            path = litert.export_litert(model, output_dir, vocab, max_length, quantize)
+        else:
+            path = export_saved_model(model, output_dir, vocab)
     else:
         path = export_transformers(model, output_dir, vocab_file=vocab, pytorch_subfolder=pytorch_subfolder)
     logging.info("Exported %s (%s) to %s%s", input_path, model.architecture, path,

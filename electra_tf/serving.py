@@ -35,7 +35,7 @@ import tensorflow as tf
 from absl import flags
 
 from electra_tf import cli, io_utils
-from electra_tf.tokenization import DEFAULT_BUCKET_WIDTH, InGraphTokenizer
+from electra_tf.tokenization import DEFAULT_BUCKET_WIDTH, in_graph_tokenizer
 
 MAX_ANSWER_TOKENS = 30
 
@@ -132,7 +132,7 @@ class ServingModule(tf.Module):
         self.windows = windows  # (stride, "mean" | "max") or None
         model.electra.skip_padding = True  # no XLA here; heads that read positions skip the padding's work
         self.model = model
-        self.tokenizer = InGraphTokenizer(vocab_file, max_length=max_length)
+        self.tokenizer = in_graph_tokenizer(vocab_file, max_length=max_length)
         self.bucket_width = min(int(bucket_width), self.tokenizer.max_length)
         self._heads = _Heads(model)
 

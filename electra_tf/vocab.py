@@ -1,6 +1,8 @@
-"""Builds a WordPiece ``vocab.txt`` (KoELECTRA layout) with Hugging Face `tokenizers`.
+"""Builds a WordPiece ``vocab.txt`` (KoELECTRA layout) with Hugging Face `tokenizers`, or a SentencePiece
+vocabulary (unigram or BPE) with the `sentencepiece` library.
 
     python -m electra_tf.vocab --input 'corpus/*.txt' --output_dir vocab/ --vocab_size 32000 \\
+        [--model_type wordpiece|sentencepiece-unigram|sentencepiece-bpe] [--character_coverage 0.9995] \\
         [--min_frequency 2] [--limit_alphabet 6000] [--num_unused 0] \\
         [--pretokenizer none|mecab|kiwi] [--cleaning none|koelectra|kcelectra] [--merge_vocab OTHER/vocab.txt]
 
@@ -19,6 +21,14 @@ and cut back to `vocab_size` in the trainer's order). Morpheme boundaries are ch
 analyzers that rewrite forms (Kiwi: ``했`` → ``하 + 었``) still cut the original text.
 The output is deterministic for the same input and options.
 
+SentencePiece (``--model_type sentencepiece-unigram|sentencepiece-bpe``): the same ids for the special and
+``[unused]`` tokens (user-defined symbols, matched whole in text), ``vocab.txt`` listing the pieces, and
+``sentencepiece.model`` + ``vocabulary.json`` beside it (`tokenization.sp_files`); the model normalizes as NFC
+plus the BERT clean-up. ``--character_coverage`` (0.9995 by default, SentencePiece's advice for Korean and
+other large character sets) replaces ``--limit_alphabet``; with ``--pretokenizer`` the trainer sees morpheme
+boundaries as cut points without spaces (SentencePiece's ``pretokenization_delimiter``), so pieces stay inside
+morphemes while inference needs no analyzer. ``--merge_vocab`` and ``--min_frequency`` are WordPiece-only.
+
 ``--merge_vocab OTHER/vocab.txt`` (or the directory ``OTHER``; KcELECTRA: 30,000 trained + the rest of
 KoELECTRA's = 50,135) appends, in OTHER's order, every token of OTHER that the trained vocabulary lacks
 (OTHER's special and ``[unusedN]`` tokens skipped); every trained id stays unchanged and `vocab_size` counts
@@ -26,19 +36,23 @@ the trained part only. The overlap is printed and written to ``output_dir/merge_
 """
 
 import collections
+import io
 import os
 import re
 import sys
+import tempfile
 
 from absl import app, flags
 
 from electra_tf import cli
 from electra_tf.io_utils import check_directory_writable, existing_file, expand_globs, write_json
 from electra_tf.text import CLEANING_PRESETS, LineReader
-from electra_tf.tokenization import (SPECIAL_TOKENS, is_isolated_char, is_removed_char, load_vocab,
-                                     save_tokenizer_files)
+from electra_tf.tokenization import (SENTENCEPIECE_KINDS, SPECIAL_TOKENS, UNK_TOKEN, VOCAB_KINDS, WORDPIECE,
+                                     is_isolated_char, is_removed_char, load_vocab, normalization_rules_tsv,
+                                     save_sentencepiece_files, save_tokenizer_files)
 
 PRETOKENIZERS = ("none", "mecab", "kiwi")
+KOREAN_CHARACTER_COVERAGE = 0.9995
 MERGE_REPORT_FILE = "merge_report.json"
 _MARKER = "\ue000"
 _UNUSED = re.compile(r"\[unused\d+\]")
@@ -100,8 +114,9 @@ def morpheme_words(text, boundaries, pre_tokenizer):
     return " ".join(output)
 
 
-def _training_texts(reader, pretokenizer):
-    """Yields the non-empty lines to train on, morpheme-split when an analyzer is chosen."""
+def _training_texts(reader, pretokenizer, sentencepiece=False):
+    """Yields the non-empty lines to train on, morpheme-split when an analyzer is chosen: for WordPiece by
+    `morpheme_words`, for SentencePiece by `marked_morphemes`."""
     if pretokenizer == "none":
         for _, _, text in reader:
             if text:
@@ -110,13 +125,26 @@ def _training_texts(reader, pretokenizer):
     from tokenizers import pre_tokenizers
 
     boundaries = {"mecab": _mecab_boundaries, "kiwi": _kiwi_boundaries}[pretokenizer]()
-    normalizer, splitter = _bert_normalizer(), pre_tokenizers.BertPreTokenizer()
+    if sentencepiece:
+        def split(text):
+            return marked_morphemes(text, boundaries(text))
+    else:
+        normalizer, splitter = _bert_normalizer(), pre_tokenizers.BertPreTokenizer()
+
+        def split(text):
+            return morpheme_words(normalizer.normalize_str(text), boundaries, splitter)
     for path, line_number, text in reader:
         if text:
             try:
-                yield morpheme_words(normalizer.normalize_str(text), boundaries, splitter)
+                yield split(text)
             except Exception as error:
                 raise RuntimeError(f"{path}:{line_number}: {pretokenizer} analysis failed: {error}") from error
+
+
+def marked_morphemes(text, starts):
+    """`text` with U+E000 before each morpheme start (`starts`, character offsets) inside a word."""
+    return "".join(_MARKER + char if index in starts and index and not text[index - 1].isspace()
+                   and not char.isspace() else char for index, char in enumerate(text))
 
 
 def plan_alphabet(texts, limit_alphabet):
@@ -235,6 +263,72 @@ def build_vocab(inputs, output_dir, vocab_size, min_frequency=2, limit_alphabet=
     return tokens
 
 
+def build_sentencepiece_vocab(inputs, output_dir, vocab_size, model_type="sentencepiece-unigram",
+                              character_coverage=KOREAN_CHARACTER_COVERAGE, num_unused=0, pretokenizer="none",
+                              cleaning="none", show_progress=True):
+    """Trains a SentencePiece vocabulary on the lines of `inputs` and writes its directory (see the module
+    docstring; atomically per file). Returns the list of pieces (ids = positions).
+
+    Args:
+      inputs: a file, glob or list of them (local or ``gs://``).
+      output_dir: the vocabulary directory.
+      vocab_size: all pieces, special and ``[unused]`` tokens included.
+      model_type: ``sentencepiece-unigram`` or ``sentencepiece-bpe``.
+      character_coverage: the share of characters (by count) the model covers; the rest become ``[UNK]``.
+      num_unused: ``[unusedN]`` tokens after the special ones.
+      pretokenizer: ``none``, ``mecab`` or ``kiwi`` (morpheme boundaries as training cut points).
+      cleaning: a cleaning preset of `electra_tf.text`.
+      show_progress: show the reader's progress bar.
+    """
+    if model_type not in SENTENCEPIECE_KINDS:
+        raise ValueError(f"model_type={model_type!r} is not one of {', '.join(SENTENCEPIECE_KINDS)}")
+    if not 0.5 <= character_coverage <= 1:
+        raise ValueError(f"character_coverage={character_coverage} must be in [0.5, 1]")
+    if pretokenizer not in PRETOKENIZERS:
+        raise ValueError(f"pretokenizer={pretokenizer!r} is not one of {', '.join(PRETOKENIZERS)}")
+    reserved = SPECIAL_TOKENS + unused_tokens(num_unused)
+    if vocab_size <= len(reserved):
+        raise ValueError(f"vocab_size={vocab_size} leaves no room for learned pieces after the "
+                         f"{len(SPECIAL_TOKENS)} special and {num_unused} unused tokens")
+    files = expand_globs(inputs)
+    check_directory_writable(output_dir)
+    reader = LineReader(files, cleaning, progress=show_progress)
+    texts = _checked_nonempty(_training_texts(reader, pretokenizer, sentencepiece=True), files)
+    options = {}
+    if pretokenizer != "none":
+        options["pretokenization_delimiter"] = _MARKER
+    model = io.BytesIO()
+    with tempfile.TemporaryDirectory() as scratch:
+        rules = os.path.join(scratch, "normalization_rules.tsv")
+        with open(rules, "w", encoding="utf-8") as handle:
+            handle.write(normalization_rules_tsv())
+        _train_sentencepiece(
+            sentence_iterator=texts, model_writer=model, model_type=model_type.split("-")[1],
+            vocab_size=vocab_size, character_coverage=character_coverage, normalization_rule_tsv=rules,
+            unk_id=SPECIAL_TOKENS.index(UNK_TOKEN), unk_piece=UNK_TOKEN, bos_id=-1, eos_id=-1, pad_id=-1,
+            user_defined_symbols=[token for token in reserved if token != UNK_TOKEN],
+            max_sentence_length=1 << 16, minloglevel=0 if show_progress else 2, **options)
+    if reader.report():
+        print(f"warning: {reader.report()}", file=sys.stderr)
+    save_sentencepiece_files(model.getvalue(), model_type, output_dir)
+    tokens = load_vocab(os.path.join(output_dir, "vocab.txt"))
+    if tokens[: len(reserved)] != reserved:
+        raise RuntimeError(f"trainer did not put the reserved tokens first: {tokens[: len(reserved) + 1]}")
+    return tokens
+
+
+def _train_sentencepiece(**options):
+    """`SentencePieceTrainer.train`; a vocabulary too large for the corpus is a `--vocab_size` error."""
+    import sentencepiece
+
+    try:
+        sentencepiece.SentencePieceTrainer.train(**options)
+    except RuntimeError as error:
+        if "Vocabulary size" in str(error) or "vocab_size" in str(error):
+            raise ValueError(f"--vocab_size: {error}") from error
+        raise
+
+
 def _merge_tokens(merge_vocab):
     """``(path, tokens)`` of `--merge_vocab` (a ``vocab.txt`` or a directory holding one); errors name the flag."""
     path = existing_file(merge_vocab, inside="vocab.txt")
@@ -275,10 +369,14 @@ def define_flags():
     flags.DEFINE_string("output_dir", None, "Directory for vocab.txt and tokenizer_config.json.")
     flags.DEFINE_integer("vocab_size", None, "Total vocabulary size, special and unused tokens included (with "
                          "--merge_vocab: the size of the trained part).")
-    flags.DEFINE_integer("min_frequency", 2, "Minimum count of a merged piece.")
-    flags.DEFINE_integer("limit_alphabet", 6000, "Maximum number of distinct characters kept.")
+    flags.DEFINE_enum("model_type", WORDPIECE, VOCAB_KINDS, "Vocabulary kind: WordPiece (tokenizers) or "
+                      "SentencePiece unigram / BPE (sentencepiece).")
+    flags.DEFINE_float("character_coverage", KOREAN_CHARACTER_COVERAGE, "SentencePiece: share of the corpus's "
+                       "characters the vocabulary covers (the rest become [UNK]).")
+    flags.DEFINE_integer("min_frequency", 2, "WordPiece: minimum count of a merged piece.")
+    flags.DEFINE_integer("limit_alphabet", 6000, "WordPiece: maximum number of distinct characters kept.")
     flags.DEFINE_integer("num_unused", 0, "Number of [unusedN] tokens after the special tokens.")
-    flags.DEFINE_enum("pretokenizer", "none", PRETOKENIZERS, "Morpheme analyzer applied before WordPiece training.")
+    flags.DEFINE_enum("pretokenizer", "none", PRETOKENIZERS, "Morpheme analyzer applied before training.")
     flags.DEFINE_enum("cleaning", "none", CLEANING_PRESETS, "Cleaning preset (NFC is always applied).")
     flags.DEFINE_string("merge_vocab", None, "A vocab.txt (or a model directory holding one) whose tokens missing "
                         "from the trained vocabulary are appended (its special and [unusedN] tokens skipped).")
@@ -289,9 +387,16 @@ def main(argv):
     for name in ("input", "output_dir", "vocab_size"):
         if not FLAGS[name].value:
             raise app.UsageError(f"--{name} is required")
-    tokens = build_vocab(FLAGS.input, FLAGS.output_dir, FLAGS.vocab_size, FLAGS.min_frequency,
-                         FLAGS.limit_alphabet, FLAGS.num_unused, FLAGS.pretokenizer, FLAGS.cleaning,
-                         merge_vocab=FLAGS.merge_vocab)
+    if FLAGS.model_type == WORDPIECE:
+        tokens = build_vocab(FLAGS.input, FLAGS.output_dir, FLAGS.vocab_size, FLAGS.min_frequency,
+                             FLAGS.limit_alphabet, FLAGS.num_unused, FLAGS.pretokenizer, FLAGS.cleaning,
+                             merge_vocab=FLAGS.merge_vocab)
+    elif FLAGS.merge_vocab:
+        raise ValueError("--merge_vocab: only a WordPiece vocabulary (--model_type wordpiece) can be merged")
+    else:
+        tokens = build_sentencepiece_vocab(FLAGS.input, FLAGS.output_dir, FLAGS.vocab_size, FLAGS.model_type,
+                                           FLAGS.character_coverage, FLAGS.num_unused, FLAGS.pretokenizer,
+                                           FLAGS.cleaning)
     print(f"wrote {os.path.join(FLAGS.output_dir, 'vocab.txt')} ({len(tokens)} tokens)")
 
 

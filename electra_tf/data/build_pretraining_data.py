@@ -7,8 +7,9 @@
 Input: one sentence per line (lines end at LF or CR LF), a blank line between documents (each file also ends a
 document); with ``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are
 NFC-normalized and cleaned with a preset of `electra_tf.text.normalize_text`, tokenized a block at a time by
-the in-graph WordPiece (`tokenization.LineTokenizer`; the same ids as `FastTokenizer` and transformers), packed by
-`packing.ExampleBuilder` and serialized by `example_records`. Output (`schema`):
+the in-graph tokenizer of the vocabulary's kind, WordPiece or SentencePiece (`tokenization.LineTokenizer`; the
+same ids as the host tokenizer and transformers), packed by `packing.ExampleBuilder` and serialized by
+`example_records`. Output (`schema`):
 ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
 of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
 
@@ -52,11 +53,12 @@ from electra_tf.data.shard_pipeline import ShardTask, run_tasks, worker_processe
 from electra_tf.data.shard_plan import default_num_shards, plan_shards
 from electra_tf.io_utils import expand_globs
 from electra_tf.text import check_cleaning
-from electra_tf.tokenization import TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files
+from electra_tf.tokenization import (SENTENCEPIECE_FILES, TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files,
+                                     vocab_kind)
 
 
 LEGACY_INCOMPLETE = ".incomplete-"  # partial work that earlier versions kept inside output_dir
-OUR_FILES = {schema.STATS_FILE, *TOKENIZER_FILES}
+OUR_FILES = {schema.STATS_FILE, *TOKENIZER_FILES, *SENTENCEPIECE_FILES}
 
 
 def _ours(name):
@@ -91,7 +93,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
 
     Args:
       inputs: a file, glob or list of them (local or ``gs://``), one sentence per line.
-      vocab_file: the WordPiece ``vocab.txt`` (or a directory holding it).
+      vocab_file: the ``vocab.txt`` (or a directory holding it) of a WordPiece or SentencePiece vocabulary
+        (its kind is read beside it and recorded as ``vocab_kind``).
       output_dir: where ``pretrain_data.tfrecord-*`` and ``stats.json`` go; must be empty unless `overwrite`.
       max_seq_length: tokens per example, [CLS]/[SEP] included.
       num_shards: number of output files (default: `default_num_shards` of the input size).
@@ -113,6 +116,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
     vocab_file = io_utils.existing_file(os.fspath(vocab_file), inside="vocab.txt")  # a model dir: its vocab.txt
     try:  # a missing or invalid vocab fails before any work
         vocab_tokens = load_checked_vocab(vocab_file)
+        kind = vocab_kind(vocab_file)
     except ValueError as error:
         raise ValueError(f"--vocab: {error}") from error
     files = expand_globs(inputs)
@@ -140,7 +144,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         stats.update(
             inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files),
             input_bytes=total_bytes, vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens),
-            vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)),
+            vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)), vocab_kind=kind,
             max_seq_length=int(max_seq_length), seed=int(seed), cleaning=cleaning,
             blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards, worker_processes=processes,
             shards=[{"file": name, "examples": result["examples"], "input_bytes": task.input_bytes}
@@ -156,7 +160,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
 
 def _define_flags():
     flags.DEFINE_multi_string("input", None, "Corpus file or glob (local or gs://); repeatable.", required=True)
-    flags.DEFINE_string("vocab", None, "WordPiece vocab.txt (or a directory holding it).", required=True)
+    flags.DEFINE_string("vocab", None, "vocab.txt (WordPiece or SentencePiece; or a directory holding it).",
+                        required=True)
     flags.DEFINE_string("output_dir", None, "Directory for the TFRecord shards and stats.json.", required=True)
     flags.DEFINE_integer("max_seq_length", 128, "Tokens per example, [CLS]/[SEP] included.", lower_bound=5)
     flags.DEFINE_integer("num_shards", None, "Output files (default: one per 8 MiB of text, at most 1000).",

@@ -20,6 +20,7 @@ import os
 import tensorflow as tf
 
 from electra_tf.data.schema import FEATURE_NAMES, read_stats, stats_path, vocab_sha256
+from electra_tf.tokenization import WORDPIECE, vocab_kind
 from electra_tf.io_utils import expand_globs
 
 
@@ -34,8 +35,8 @@ def _check_max_seq_length(files, max_seq_length):
 
 def check_shards(file_pattern, max_seq_length, vocab_file, vocab_size):
     """Checks the shards against the run before anything is written: ``stats.json``'s ``max_seq_length``,
-    ``vocab_size`` and ``vocab_sha256`` (when recorded); without ``stats.json``, the first record's length and
-    ids. Raises ValueError naming both values and where they come from."""
+    ``vocab_size``, ``vocab_sha256`` and ``vocab_kind`` (when recorded); without ``stats.json``, the first
+    record's length and ids. Raises ValueError naming both values and where they come from."""
     files = expand_globs(file_pattern)
     directory = os.path.dirname(files[0])
     stats = read_stats(directory)
@@ -49,6 +50,10 @@ def check_shards(file_pattern, max_seq_length, vocab_file, vocab_size):
     if "vocab_sha256" in stats and stats["vocab_sha256"] != vocab_sha256(vocab_file):
         raise ValueError(f"the vocabulary {vocab_file} (sha256 {vocab_sha256(vocab_file)}) is not the one the "
                          f"shards were built with (vocab_sha256={stats['vocab_sha256']} in {stats_path(directory)})")
+    built_kind, kind = stats.get("vocab_kind", WORDPIECE), vocab_kind(vocab_file)
+    if built_kind != kind:
+        raise ValueError(f"the vocabulary {vocab_file} is {kind} but the shards were built with a {built_kind} "
+                         f"vocabulary (vocab_kind in {stats_path(directory)})")
 
 
 def _check_first_record(path, max_seq_length, vocab_file, vocab_size):

@@ -22,7 +22,7 @@ from electra_tf.finetuning.loop import NO_TIMER, FineTuner, steps_per_epoch
 from electra_tf.preemption import Preempted, SigtermFlag
 from electra_tf.pretrained import find_vocab, load_pretrained
 from electra_tf.serving import export_saved_model
-from electra_tf.tokenization import FastTokenizer
+from electra_tf.tokenization import host_tokenizer
 
 # Tasks without a dev file, whose epochs are selected on the test file (the KoELECTRA suite's protocol).
 _TEST_SELECTED = {"nsmc", "naver-ner"}
@@ -54,7 +54,7 @@ class FinetuneRun:
         keras.utils.set_random_seed(hparams.seed)
         vocab_file = resolve_vocab(self.init_checkpoint, self.vocab_file)
         splits = read_splits(task, self.data_dir)
-        features, report = featurize_splits(task, splits, FastTokenizer.from_vocab_file(vocab_file), hparams)
+        features, report = featurize_splits(task, splits, host_tokenizer(vocab_file), hparams)
         distribute.log_strategy(self.strategy)
         self.tuner = tuner = build_tuner(task, hparams, self.init_checkpoint, len(features["train"]),
                                          self.strategy, self.jit_compile, timer)

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from electra_tf import io_utils
 from electra_tf.config import ElectraConfig
-from electra_tf.tokenization import UNK_TOKEN, load_checked_vocab
+from electra_tf.tokenization import UNK_TOKEN, WORDPIECE, load_checked_vocab, vocab_kind
 
 BACKBONE_NAME = "keras_hub>ElectraBackbone"
 LAYER_NORM_EPSILON = 1e-12
@@ -178,13 +178,17 @@ def write_preset(arrays, config, output_dir, vocab_file=None):
     """Writes encoder `arrays` (transformers TF names) as a keras-hub ElectraBackbone preset, with an
     `ElectraTokenizer` when `vocab_file` is given, at `output_dir`, atomically; an existing `output_dir` must
     be empty or an earlier ElectraBackbone preset, whose files that no preset export writes stay. Returns the
-    activation note of `backbone_arguments` (None when exact)."""
+    activation note of `backbone_arguments` (None when exact), and says when a SentencePiece vocabulary was
+    left out."""
     import keras_hub  # optional heavy dependency, only needed for this format
 
     arguments, note = backbone_arguments(config)
     io_utils.check_replaceable(output_dir, is_electra_preset, "keras-hub ElectraBackbone preset")
     tokenizer = None
-    if vocab_file:
+    if vocab_file and vocab_kind(vocab_file) != WORDPIECE:
+        note = ((note + "; ") if note else "") + ("keras-hub's ElectraTokenizer is WordPiece only: the preset has no "
+                                                  f"tokenizer for the {vocab_kind(vocab_file)} vocabulary")
+    elif vocab_file:
         tokenizer = keras_hub.models.ElectraTokenizer(
             vocabulary=load_checked_vocab(vocab_file), lowercase=False, special_tokens=[UNK_TOKEN],
             special_tokens_in_strings=True)

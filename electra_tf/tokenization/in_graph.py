@@ -19,74 +19,17 @@ def _escape_literal(text):
     return "".join("\\" + char if not char.isalnum() else char for char in text)
 
 
-class InGraphTokenizer(keras.layers.Layer):
-    """Keras layer: strings ``[batch]`` (and optional second segment) → int32 ``input_ids``,
-    ``attention_mask``, ``token_type_ids`` ``[batch, max_length]``, as `FastTokenizer.encode_for_model`.
+class InGraphAssembly(keras.layers.Layer):
+    """What both in-graph tokenizers share: the vocabulary's special ids and ``[CLS] A [SEP] (B [SEP])``
+    assembly of the ids their `token_ids` give (`call`, `build_model_inputs`)."""
 
-    A scalar string gives ``[max_length]`` tensors. Works inside `tf.data.Dataset.map`, `tf.function`
-    and a SavedModel (the vocabulary is a constant of the WordPiece op).
-    """
-
-    def __init__(self, vocab, max_length=128, max_input_chars_per_word=100, **kwargs):
+    def __init__(self, tokens, max_length=128, **kwargs):
         kwargs.setdefault("trainable", False)
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
-        import tensorflow_text as tf_text
-
-        self.tokens = load_checked_vocab(vocab)
+        self.tokens = load_checked_vocab(tokens)
         self.max_length = int(max_length)
-        self.max_input_chars_per_word = int(max_input_chars_per_word)
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = special_token_ids(self.tokens).values()
-        self._wordpiece = tf_text.FastWordpieceTokenizer(
-            vocab=self.tokens, suffix_indicator="##", max_bytes_per_word=4 * self.max_input_chars_per_word,
-            token_out_type=tf.int32, unknown_token=UNK_TOKEN, no_pretokenization=True)
-        removed, whitespace, isolated = character_class_patterns()
-        specials = "|".join(_escape_literal(token) for token in SPECIAL_TOKENS)
-        self._removed_pattern = removed
-        self._delimiter_pattern = f"{specials}|{whitespace}+|{isolated}"
-        self._keep_pattern = f"{specials}|{isolated}"
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(vocab=list(self.tokens), max_length=self.max_length,
-                      max_input_chars_per_word=self.max_input_chars_per_word)
-        return config
-
-    def normalize(self, text):
-        """transformers' character clean-up, then NFC: the text that `word_pieces` offsets point into."""
-        import tensorflow_text as tf_text
-
-        return tf_text.normalize_utf8(tf.strings.regex_replace(text, self._removed_pattern, ""), "NFC")
-
-    def word_pieces(self, text):
-        """Splits a ``[batch]`` string tensor into words and WordPiece ids.
-
-        Returns ``(words, begins, ends, pieces)``: ragged ``[batch, words]`` strings and their byte offsets in
-        `normalize(text)`, and ragged int32 ``[batch, words, pieces]`` ids.
-        """
-        import tensorflow_text as tf_text
-
-        words, begins, ends = tf_text.regex_split_with_offsets(
-            self.normalize(text), self._delimiter_pattern, self._keep_pattern)
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self.max_input_chars_per_word
-        flat_words = tf.where(too_long, UNK_TOKEN, words.flat_values)
-        return words, begins, ends, words.with_flat_values(self._wordpiece.tokenize(flat_words))
-
-    def token_ids(self, text):
-        """Ragged int32 ``[batch, None]`` WordPiece ids of a ``[batch]`` string tensor (no special tokens)."""
-        return self.word_pieces(text)[3].merge_dims(1, 2)
-
-    def distinct_chunk_token_ids(self, text):
-        """`token_ids`, computed once per distinct space-separated chunk of the batch: for corpora, where
-        chunks repeat heavily, several times faster on large batches.
-
-        Exact: U+0020 always separates words, and the clean-up and NFC are character-local (NFC never
-        composes across a space), so the ids of ``"X Y"`` are those of ``"X"`` then those of ``"Y"``.
-        """
-        chunks = tf.strings.split(text, sep=" ")
-        distinct, index = tf.unique(chunks.flat_values)
-        chunk_ids = tf.gather(self.token_ids(distinct), index)
-        return chunks.with_flat_values(chunk_ids).merge_dims(1, 2)
 
     def call(self, text, text_pair=None):
         text = tf.convert_to_tensor(text, dtype=tf.string)
@@ -155,6 +98,70 @@ class InGraphTokenizer(keras.layers.Layer):
             window_b = tf.gather(ids_b.flat_values, tf.ragged.range(begin_b, begin_b + tf.gather(keep_b, rows)))
         return self.build_model_inputs(window_a, window_b, bucket_width), rows
 
+
+class InGraphTokenizer(InGraphAssembly):
+    """Keras layer: strings ``[batch]`` (and optional second segment) → int32 ``input_ids``,
+    ``attention_mask``, ``token_type_ids`` ``[batch, max_length]``, as `FastTokenizer.encode_for_model`.
+
+    A scalar string gives ``[max_length]`` tensors. Works inside `tf.data.Dataset.map`, `tf.function`
+    and a SavedModel (the vocabulary is a constant of the WordPiece op).
+    """
+
+    def __init__(self, vocab, max_length=128, max_input_chars_per_word=100, **kwargs):
+        super().__init__(vocab, max_length, **kwargs)
+        import tensorflow_text as tf_text
+
+        self.max_input_chars_per_word = int(max_input_chars_per_word)
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.tokens, suffix_indicator="##", max_bytes_per_word=4 * self.max_input_chars_per_word,
+            token_out_type=tf.int32, unknown_token=UNK_TOKEN, no_pretokenization=True)
+        removed, whitespace, isolated = character_class_patterns()
+        specials = "|".join(_escape_literal(token) for token in SPECIAL_TOKENS)
+        self._removed_pattern = removed
+        self._delimiter_pattern = f"{specials}|{whitespace}+|{isolated}"
+        self._keep_pattern = f"{specials}|{isolated}"
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab=list(self.tokens), max_length=self.max_length,
+                      max_input_chars_per_word=self.max_input_chars_per_word)
+        return config
+
+    def normalize(self, text):
+        """transformers' character clean-up, then NFC: the text that `word_pieces` offsets point into."""
+        import tensorflow_text as tf_text
+
+        return tf_text.normalize_utf8(tf.strings.regex_replace(text, self._removed_pattern, ""), "NFC")
+
+    def word_pieces(self, text):
+        """Splits a ``[batch]`` string tensor into words and WordPiece ids.
+
+        Returns ``(words, begins, ends, pieces)``: ragged ``[batch, words]`` strings and their byte offsets in
+        `normalize(text)`, and ragged int32 ``[batch, words, pieces]`` ids.
+        """
+        import tensorflow_text as tf_text
+
+        words, begins, ends = tf_text.regex_split_with_offsets(
+            self.normalize(text), self._delimiter_pattern, self._keep_pattern)
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self.max_input_chars_per_word
+        flat_words = tf.where(too_long, UNK_TOKEN, words.flat_values)
+        return words, begins, ends, words.with_flat_values(self._wordpiece.tokenize(flat_words))
+
+    def token_ids(self, text):
+        """Ragged int32 ``[batch, None]`` WordPiece ids of a ``[batch]`` string tensor (no special tokens)."""
+        return self.word_pieces(text)[3].merge_dims(1, 2)
+
+    def distinct_chunk_token_ids(self, text):
+        """`token_ids`, computed once per distinct space-separated chunk of the batch: for corpora, where
+        chunks repeat heavily, several times faster on large batches.
+
+        Exact: U+0020 always separates words, and the clean-up and NFC are character-local (NFC never
+        composes across a space), so the ids of ``"X Y"`` are those of ``"X"`` then those of ``"Y"``.
+        """
+        chunks = tf.strings.split(text, sep=" ")
+        distinct, index = tf.unique(chunks.flat_values)
+        chunk_ids = tf.gather(self.token_ids(distinct), index)
+        return chunks.with_flat_values(chunk_ids).merge_dims(1, 2)
 
 # Length buckets: batches and raw-text requests are padded to a multiple of this many tokens (fine-tuning's
 # `bucket_width` hparam, the SavedModel's raw-text signatures).

@@ -1,16 +1,16 @@
-"""`LineTokenizer`: WordPiece ids of many corpus lines at once, for `electra_tf.data`."""
+"""`LineTokenizer`: the ids of many corpus lines at once, for `electra_tf.data`."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import tensorflow as tf
 
-from electra_tf.tokenization.in_graph import InGraphTokenizer
 from electra_tf.tokenization.vocab_files import load_checked_vocab
+from electra_tf.tokenization.vocab_kinds import in_graph_tokenizer
 
 
 class LineTokenizer:
-    """WordPiece ids of many lines at once, as `FastTokenizer.encode_batch` gives them: the in-graph
+    """Ids of many lines at once, as the host tokenizer's `encode_batch` gives them: the in-graph
     tokenizer's `distinct_chunk_token_ids` in a `tf.function` (its ops run without the GIL, so a block is
     tokenized while the previous one is packed).
 
@@ -19,13 +19,14 @@ class LineTokenizer:
     """
 
     def __init__(self, vocab_file):
+        self.vocab_file = vocab_file
         self.tokens = load_checked_vocab(vocab_file)
         background = ThreadPoolExecutor(1)
         self._encode = background.submit(self._build_encoder)
         background.shutdown(wait=False)  # the thread ends once the encoder is built
 
     def _build_encoder(self):
-        layer = InGraphTokenizer(self.tokens)
+        layer = in_graph_tokenizer(self.vocab_file)
 
         def flat_ids(lines):
             ids = layer.distinct_chunk_token_ids(lines)

@@ -60,11 +60,11 @@ def special_token_ids(tokens):
     return dict(zip(("pad", "unk", "cls", "sep", "mask"), (index[token] for token in SPECIAL_TOKENS)))
 
 
-# What `save_tokenizer_files` writes.
+# What `save_wordpiece_files` writes (`sp_files.SENTENCEPIECE_FILES` is what a SentencePiece vocabulary adds).
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def save_tokenizer_files(vocab, output_dir, max_length=512):
+def save_wordpiece_files(vocab, output_dir, max_length=512):
     """Writes ``vocab.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json`` for
     `transformers.ElectraTokenizer` / `AutoTokenizer` (``do_lower_case: false``), each atomically.
 
