@@ -40,7 +40,7 @@ class PretrainingRun:
         with strategy.scope():
             self.pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
             self.engine = TrainingStep(self.pretrainer, self._loss, jit_compile=jit_compile,
-                                       **config.optimizer_arguments(config.train_steps))
+                                       **config.step_arguments(config.train_steps))
             self.optimizer = self.engine.optimizer
         # the unfinished logging window is the run state ("window" in the checkpoint); its host variable is made
         # outside the strategy's scope (a string variable cannot be mirrored onto accelerators)
