@@ -10,7 +10,7 @@ The caller keeps its own outer `tf.function`, which runs `TrainingStep.replica_s
 import keras
 import tensorflow as tf
 
-from electra_tf.optimization import create_optimizer
+from electra_tf.optimization import LossScaleOptimizer, create_optimizer, skipped_steps
 
 
 def needs_loss_scaling():
@@ -42,11 +42,19 @@ class TrainingStep:
         """The learning rate of the next step."""
         return float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
 
+    def loss_scale_metrics(self):
+        """Under loss scaling, `{"skipped_steps": steps skipped for overflowing gradients so far, "loss_scale": the
+        current scale}` (logged with the metrics); else {}."""
+        if not isinstance(self.optimizer, LossScaleOptimizer):
+            return {}
+        return {"skipped_steps": skipped_steps(self.optimizer),
+                "loss_scale": float(self.optimizer.dynamic_scale.numpy())}
+
     def _forward_backward_fn(self, *args):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss, outputs = self._loss_fn(*args)
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            if isinstance(self.optimizer, LossScaleOptimizer):
                 loss = self.optimizer.scale_loss(loss)
         # dense before the global-norm clipping: the norm of an embedding's IndexedSlices counts a row once per
         # occurrence instead of once (as the one-hot embeddings of the original on TPUs do)

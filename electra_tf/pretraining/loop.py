@@ -131,6 +131,7 @@ def train(run, dataset_fn, log_fn=print):
             metrics.clear()
             metrics.update(metrics_from_sums(window["sums"], config.gen_weight, config.disc_weight))
             metrics["learning_rate"] = run.engine.learning_rate()
+            metrics.update(run.engine.loss_scale_metrics())
             metrics["examples_per_second"] = (step - window["start"]) * config.train_batch_size / elapsed
             for name, value in metrics.items():
                 tf.summary.scalar(name, value, step=step)
