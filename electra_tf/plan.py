@@ -13,7 +13,7 @@ chosen before TensorFlow starts: the command then restarts itself with `TF_CPU_A
 """
 
 import dataclasses
-import math
+import gc
 import os
 import sys
 import tempfile
@@ -95,9 +95,9 @@ def synthetic_batch(rows, length, vocab_size, seed=0):
 
 def measure(config, discriminator_config, strategy, jit_compile=False, timed_steps=3):
     """Real optimizer steps of `config` (its batch and accumulation) on synthetic batches: `(peak bytes above
-    what was in use before, seconds per step after the first, the run)`; None for the peak when the device ran
-    out of memory."""
+    what was in use before, seconds per step after the first)`; None for both when the device ran out of memory."""
     device = device_name()
+    gc.collect()  # an earlier trial's run, freed now rather than during this one
     before = tf.config.experimental.get_memory_info(device)["current"]
     with tempfile.TemporaryDirectory() as model_dir:
         try:
@@ -111,8 +111,8 @@ def measure(config, discriminator_config, strategy, jit_compile=False, timed_ste
             run.train_steps(iterator, timed_steps)
             seconds = (time.perf_counter() - start) / timed_steps
         except tf.errors.ResourceExhaustedError:
-            return None, None, None
-        return tf.config.experimental.get_memory_info(device)["peak"] - before, seconds, run
+            return None, None
+        return tf.config.experimental.get_memory_info(device)["peak"] - before, seconds
 
 
 def micro_batches_to_try(batch, replicas):
@@ -155,7 +155,7 @@ def plan(config, discriminator_config, strategy, parameters, memory_gb=None, jit
     for size in candidates:
         accumulation = batch // replicas // size
         trial = dataclasses.replace(config, gradient_accumulation_steps=accumulation)
-        peak, seconds, _ = measure(trial, discriminator_config, strategy, jit_compile, timed_steps)
+        peak, seconds = measure(trial, discriminator_config, strategy, jit_compile, timed_steps)
         log(f"micro-batch {size} x {accumulation}: measured peak "
             f"{'out of memory' if peak is None else f'{peak / GB:.3f} GB'}")
         if peak is not None and (budget is None or peak <= budget):
