@@ -229,9 +229,15 @@ class OptimizerSettings(AliasedSettings):
     clip_norm: float = setting(1.0, NON_NEGATIVE)  # global-norm clipping; 0 = off
     # 1.0 = off; the original ELECTRA fine-tunes with 0.8
     layerwise_lr_decay: float = setting(1.0, rule("float", 0, 1, low_open=True))
+    # k micro-batches of train_batch_size / k rows per optimizer step (the loss of the whole batch, less memory)
+    gradient_accumulation_steps: int = setting(1, POSITIVE_INT)
 
     def __post_init__(self):
         check_ranges(self)
+        batch_size = getattr(self, "train_batch_size", None)
+        if batch_size is not None and batch_size % self.gradient_accumulation_steps:
+            raise SettingError("gradient_accumulation_steps", f"({self.gradient_accumulation_steps}) must divide "
+                               f"train_batch_size ({batch_size})")
         if self.warmup_steps is not None and self.warmup_proportion is not None:
             raise SettingError("warmup_proportion", f"and warmup_steps ({self.warmup_steps}) are both set: give "
                                "one (set the other to null)")
@@ -249,6 +255,12 @@ class OptimizerSettings(AliasedSettings):
                 "epsilon": self.adam_epsilon, "lr_decay_power": self.lr_decay_power, "clip_norm": self.clip_norm,
                 "layerwise_lr_decay": self.layerwise_lr_decay, "num_layers": num_layers,
                 "bias_correction": self.adam_bias_correction}
+
+    def step_arguments(self, train_steps, num_layers=0):
+        """The keyword arguments of `training_step.TrainingStep` after the model and loss: the optimizer's and
+        the accumulation."""
+        return {**self.optimizer_arguments(train_steps, num_layers),
+                "accumulation_steps": self.gradient_accumulation_steps}
 
 
 def redefault(name, default):

@@ -111,6 +111,28 @@ class ElectraAdamW(keras.optimizers.Optimizer):
         return config
 
 
+class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' dynamic loss scaling (an overflowing step halves the scale and is not applied; 2000 finite steps
+    double it) in which a skipped step still counts as a step: `iterations` advances, so the schedule, the data
+    position and the keyed randomness stay functions of the step (exact resume), and `skipped_steps` counts it.
+    Both, and the scale, are variables of the optimizer, saved in its checkpoint."""
+
+    def build(self, var_list):
+        super().build(var_list)
+        self.skipped_steps = self.add_variable(shape=(), dtype="int", initializer="zeros", aggregation="none",
+                                               name="skipped_steps")
+
+    def _stateful_handle_non_finite_grads(self):
+        super()._stateful_handle_non_finite_grads()
+        self.skipped_steps.assign_add(1)
+        self.inner_optimizer.iterations.assign_add(1)
+
+
+def skipped_steps(optimizer):
+    """How many steps `optimizer` skipped for overflowing gradients (0 without loss scaling)."""
+    return int(optimizer.skipped_steps.numpy()) if isinstance(optimizer, LossScaleOptimizer) else 0
+
+
 def layerwise_lr_multipliers(num_layers, decay):
     """Variable-path regex → lr factor decay^(n+2−depth), the original's depths: 0 for the embeddings,
     i+1 for encoder layer i; task heads (depth n+2) keep factor 1."""
@@ -130,4 +152,4 @@ def create_optimizer(learning_rate, train_steps, warmup_steps=0, weight_decay_ra
     optimizer = ElectraAdamW(
         schedule, weight_decay_rate=weight_decay_rate, epsilon=epsilon, clip_norm=clip_norm,
         lr_multipliers=layerwise_lr_multipliers(num_layers, layerwise_lr_decay), bias_correction=bias_correction)
-    return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer
+    return LossScaleOptimizer(optimizer) if loss_scale else optimizer

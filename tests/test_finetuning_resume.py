@@ -1,5 +1,6 @@
 """Preemption-safe fine-tuning: a run killed (kill -9) or stopped by SIGTERM mid-epoch and started again with
-the same command ends with the weights and eval_results.json of an uninterrupted run."""
+the same command ends with the weights and eval_results.json of an uninterrupted run (both accumulating the
+gradients of 2 micro-batches per optimizer step: nothing of an optimizer step outlives it)."""
 
 import json
 import os
@@ -19,7 +20,7 @@ from electra_tf.preemption import PREEMPTED_EXIT_STATUS
 
 ROWS = 200
 HPARAMS = {"max_seq_length": 16, "train_batch_size": 8, "eval_batch_size": 64, "num_train_epochs": 3,
-           "learning_rate": 1e-3, "save_steps": 5, "logging_steps": 1000}
+           "learning_rate": 1e-3, "save_steps": 5, "logging_steps": 1000, "gradient_accumulation_steps": 2}
 
 
 def _command(init_checkpoint, data_dir, output_dir):

@@ -1,5 +1,6 @@
 """One device, MirroredStrategy over two logical CPUs, and two MultiWorkerMirrored processes on localhost give
-the same losses and weights for the same global batch (each run in a fresh process)."""
+the same losses and weights for the same global batch (each run in a fresh process); the MirroredStrategy run
+accumulates the gradients of 2 micro-batches per replica."""
 
 import json
 import os
@@ -13,8 +14,9 @@ import pytest
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "pretrain_synthetic.py")
 
 
-def _run(strategy, model_dir, weights_file, env=None):
-    return subprocess.Popen([sys.executable, SCRIPT, strategy, str(model_dir), "2", str(weights_file)],
+def _run(strategy, model_dir, weights_file, env=None, accumulation=1):
+    return subprocess.Popen([sys.executable, SCRIPT, strategy, str(model_dir), "2", str(weights_file),
+                             str(accumulation)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
@@ -43,7 +45,7 @@ def _free_ports(count):
 def test_one_device_mirrored_and_multi_worker_agree(tmp_path):
     weights_file = tmp_path / "initial.npz"
     single = _result(_run("one_device", tmp_path / "single", weights_file))  # writes the initial weights
-    mirrored = _run("mirrored", tmp_path / "mirrored", weights_file)
+    mirrored = _run("mirrored", tmp_path / "mirrored", weights_file, accumulation=2)
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
     workers = [_run("multi_worker_mirrored", tmp_path / "workers", weights_file,  # one shared model_dir

@@ -143,6 +143,11 @@ def test_train_step_runs_under_mixed_precision_and_xla(policy, jit_compile, tmp_
     finally:
         keras.mixed_precision.set_global_policy("float32")
     metrics = metrics_from_sums(sums, config.gen_weight, config.disc_weight)
-    assert np.isfinite(metrics["loss"]) and sums["nonfinite"] == 0 and 0 < run.step <= 20
+    assert np.isfinite(metrics["loss"]) and sums["nonfinite"] == 0 and run.step == 20  # skipped steps count
+    scaling = run.engine.loss_scale_metrics()
+    if policy == "mixed_float16":
+        assert 0 <= scaling["skipped_steps"] < 20 and scaling["loss_scale"] == 2.0 ** (15 - scaling["skipped_steps"])
+    else:
+        assert scaling == {}
     assert run.pretrainer.discriminator.electra.transformer_layers[0].compute_dtype == policy.split("_")[1]
     assert not np.array_equal(before, run.pretrainer.discriminator.head.dense.kernel.numpy())

@@ -50,7 +50,7 @@ class FineTuner:
         self.train_steps = train_steps
         self.static_shapes = jit_compile or isinstance(self.strategy, _TPU_STRATEGIES)
         with self.strategy.scope():
-            self.engine = TrainingStep(model, self._loss, jit_compile=jit_compile, **hparams.optimizer_arguments(
+            self.engine = TrainingStep(model, self._loss, jit_compile=jit_compile, **hparams.step_arguments(
                 train_steps, num_layers=model.config.num_hidden_layers))
         self.optimizer = self.engine.optimizer
         model.electra.skip_padding = not self.static_shapes  # see ElectraEncoder: same results, less work
@@ -111,13 +111,14 @@ class FineTuner:
     def train_dataset(self, features, epoch, skip_steps=0):
         """Epoch `epoch`'s batches (`EpochBatches` in the order of `batching.train_plan`, a function of
         (seed, epoch) only) from batch `skip_steps` on, at most `steps_per_epoch` in all; with `static_shapes`
-        the partial batch is filled up with rows of weight 0."""
+        or gradient accumulation (micro-batches of equal size) the partial batch is filled up with rows of
+        weight 0."""
         hparams = self.hparams
         with self.timer.phase("train tf.data pipeline creation"):
             plan = batching.train_plan(
                 epoch_order(len(features), hparams.seed, epoch), self._lengths(features), self._widths(features),
                 hparams.train_batch_size, hparams.steps_per_execution, hparams.seed, epoch,
-                fill=self.static_shapes)
+                fill=self.static_shapes or hparams.gradient_accumulation_steps > 1)
             plan = plan[skip_steps:steps_per_epoch(len(features), hparams)]
             return self._batches(features, plan, hparams.train_batch_size, labelled=True)
 

@@ -106,7 +106,8 @@ class FinetuneRun:
                         dev_metrics, dev_predictions = task.evaluate(dev_examples, dev_features,
                                                                      tuner.predict(dev_features))
                     record = {"epoch": epoch, "global_step": tuner.step, "train_loss": train_loss,
-                              "train_seconds": time.time() - started, "dev": dev_metrics}
+                              "train_seconds": time.time() - started, "dev": dev_metrics,
+                              **tuner.engine.loss_scale_metrics()}
                     with timer.phase("one_class_warning"):
                         collapsed = one_class_warning(task, dev_examples, dev_predictions, hparams.learning_rate)
                     if collapsed:
@@ -241,6 +242,8 @@ def train_epoch(tuner, train_features, epoch, writer, progress, checkpoints, res
             with writer.as_default(step=step):
                 tf.summary.scalar("train/loss", loss / count)
                 tf.summary.scalar("train/learning_rate", tuner.learning_rate())
+                for key, value in tuner.engine.loss_scale_metrics().items():
+                    tf.summary.scalar(f"train/{key}", value)
         if step < end:
             run_kernel.save_and_stop(preemption, boundaries.due(step, "save"),
                                      lambda: checkpoints.save(step, _run_state(results, losses["sum"])), step)

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
-from electra_tf import cli, config_files, distribute, rundir
+from electra_tf import cli, config_files, distribute, plan, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import shard_files
@@ -37,14 +37,20 @@ flags.DEFINE_string("init_generator_checkpoint", None,
                     "transformers generator directory to start the generator from (with a transformers "
                     "--init_checkpoint).")
 flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --model_dir.")
+flags.DEFINE_bool("dry_run", False, "Print the plan of `python -m electra_tf.plan` (memory, accumulation, time) "
+                  "for these settings and stop, before any data is read or anything written.")
 distribute.define_flags()
+plan.define_flags()
 
 
 def main(argv):
     del argv
+    config = PretrainingConfig.from_json_file(config_files.resolve(FLAGS.config, "pretrain"), FLAGS.hparams)
+    if FLAGS.dry_run:
+        plan.plan_from_flags(FLAGS, config, len(load_vocab(FLAGS.vocab)) if FLAGS.vocab else None)
+        return
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
     vocab = load_vocab(vocab_file)
-    config = PretrainingConfig.from_json_file(config_files.resolve(FLAGS.config, "pretrain"), FLAGS.hparams)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     # Every consistency check comes before the first write to --model_dir.
     if not FLAGS.export_only:

@@ -40,7 +40,7 @@ class PretrainingRun:
         with strategy.scope():
             self.pretrainer = ElectraPretrainer(config, discriminator_config, special_ids)
             self.engine = TrainingStep(self.pretrainer, self._loss, jit_compile=jit_compile,
-                                       **config.optimizer_arguments(config.train_steps))
+                                       **config.step_arguments(config.train_steps))
             self.optimizer = self.engine.optimizer
         # the unfinished logging window is the run state ("window" in the checkpoint); its host variable is made
         # outside the strategy's scope (a string variable cannot be mirrored onto accelerators)
@@ -131,6 +131,7 @@ def train(run, dataset_fn, log_fn=print):
             metrics.clear()
             metrics.update(metrics_from_sums(window["sums"], config.gen_weight, config.disc_weight))
             metrics["learning_rate"] = run.engine.learning_rate()
+            metrics.update(run.engine.loss_scale_metrics())
             metrics["examples_per_second"] = (step - window["start"]) * config.train_batch_size / elapsed
             for name, value in metrics.items():
                 tf.summary.scalar(name, value, step=step)

@@ -1,7 +1,7 @@
 """Runs a few pre-training steps on synthetic packed examples under a chosen strategy; prints JSON results.
 
 Used by the distributed tests in subprocesses (logical devices and TF_CONFIG must be set before TensorFlow
-starts). Usage: pretrain_synthetic.py STRATEGY MODEL_DIR [STEPS] [WEIGHTS_NPZ]
+starts). Usage: pretrain_synthetic.py STRATEGY MODEL_DIR [STEPS] [WEIGHTS_NPZ] [GRADIENT_ACCUMULATION_STEPS]
 """
 
 import json
@@ -16,6 +16,7 @@ import tensorflow as tf  # noqa: E402
 strategy_name, model_dir = sys.argv[1], sys.argv[2]
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 weights_file = sys.argv[4] if len(sys.argv) > 4 else None
+accumulation = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 
 if strategy_name != "multi_worker_mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -63,7 +64,7 @@ config = PretrainingConfig(model_preset="tiny", generator_hidden_size=0.5,
                            model_overrides={"vocab_size": VOCAB, "hidden_dropout_prob": 0.0,
                                             "attention_probs_dropout_prob": 0.0},
                            max_seq_length=LENGTH, train_batch_size=GLOBAL_BATCH, train_steps=100, warmup_steps=0,
-                           learning_rate=1e-3)
+                           learning_rate=1e-3, gradient_accumulation_steps=accumulation)
 run = PretrainingRun(config, config.discriminator_config(), {"pad": 0, "cls": 2, "sep": 3, "mask": 4},
                      model_dir, strategy)
 variables = run.pretrainer.weights
