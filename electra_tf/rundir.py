@@ -31,7 +31,8 @@ METRICS_FILE = "metrics.json"  # every logged window of the run, rewritten atomi
 NETWORKS = ("discriminator", "generator")
 # Settings a resumed run may change (bookkeeping and the schedule's length); all others must match.
 RESUMABLE_CHANGES = frozenset({"train_steps", "save_checkpoints_steps", "keep_checkpoint_max",
-                               "keep_checkpoint_every_n_steps", "log_steps", "steps_per_execution", "source"})
+                               "keep_checkpoint_every_n_steps", "log_steps", "steps_per_execution", "source",
+                               "health_rows", "plateau_warning_fraction"})
 
 
 def save_run_configs(model_dir, config, discriminator_config):

@@ -19,9 +19,10 @@ from absl import flags, logging
 from electra_tf import cli, config_files, distribute, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
-from electra_tf.data.schema import shard_files
+from electra_tf.data.schema import read_stats, shard_files
 from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.pretraining.metrics import unigram_from_counts
 from electra_tf.tokenization import load_vocab, special_token_ids
 
 FLAGS = flags.FLAGS
@@ -40,6 +41,17 @@ flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --
 distribute.define_flags()
 
 
+def shard_unigram(data_dir, special_ids):
+    """The unigram distribution of the shards in `data_dir` (their stats.json's token_counts), or None (with a
+    warning) when it is not recorded: the health metrics that need it are then left out."""
+    counts = (read_stats(data_dir) or {}).get("token_counts") if data_dir else None
+    if counts is None:
+        logging.warning("%s has no token_counts in stats.json (shards built before they were recorded): the unigram "
+                        "entropy and unigram-fill AUC are left out of the health metrics", data_dir)
+        return None
+    return unigram_from_counts(counts, special_ids)
+
+
 def main(argv):
     del argv
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
@@ -55,8 +67,10 @@ def main(argv):
     strategy = distribute.strategy_from_flags(FLAGS)
     distribute.log_strategy(strategy)
     keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
-    run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
-                              jit_compile=FLAGS.jit_compile)
+    special_ids = special_token_ids(vocab)
+    unigram = None if FLAGS.export_only else shard_unigram(FLAGS.data_dir, special_ids)
+    run = loop.PretrainingRun(config, discriminator_config, special_ids, FLAGS.model_dir, strategy,
+                              jit_compile=FLAGS.jit_compile, unigram=unigram)
     if FLAGS.export_only:
         if not run.restore():
             raise FileNotFoundError(f"No checkpoint to export in {FLAGS.model_dir}")

@@ -17,17 +17,22 @@ from absl import logging
 
 from electra_tf import distribute, io_utils, rundir, run_kernel
 from electra_tf.preemption import SigtermFlag
-from electra_tf.pretraining import masking
-from electra_tf.pretraining.metrics import metrics_from_sums
+from electra_tf.pretraining import health, masking
+from electra_tf.pretraining.metrics import entropy, metrics_from_sums
 from electra_tf.pretraining.model import ElectraPretrainer
 from electra_tf.training_step import TrainingStep
 
 
 class PretrainingRun:
-    """Everything one pre-training run holds: strategy, pretrainer, optimizer, checkpoints, step functions."""
+    """Everything one pre-training run holds: strategy, pretrainer, optimizer, checkpoints, step functions.
+    `unigram` (the shards' unigram distribution over the vocabulary, `metrics.unigram_from_counts`; None when
+    unknown) turns on the health metrics that need it (`health`)."""
 
-    def __init__(self, config, discriminator_config, special_ids, model_dir, strategy, jit_compile=False):
+    def __init__(self, config, discriminator_config, special_ids, model_dir, strategy, jit_compile=False,
+                 unigram=None):
         self.config = config
+        self.unigram_entropy = None if unigram is None else entropy(unigram)
+        self._unigram_logits = None if unigram is None else tf.constant(health.unigram_logits(unigram))
         self.model_dir = model_dir
         self.strategy = strategy
         self.is_chief = distribute.is_chief(strategy)
@@ -92,7 +97,7 @@ class PretrainingRun:
                                      first_row, rows)
 
     def _loss(self, batch, masked, seeds):
-        outputs = self.pretrainer(batch, masked, seeds, training=True)
+        outputs = self.pretrainer(batch, masked, seeds, training=True, unigram_logits=self._unigram_logits)
         return outputs["loss"], outputs
 
     def _replica_step(self, batch):
@@ -123,6 +128,7 @@ def train(run, dataset_fn, log_fn=print):
     window = {"sums": sums, "start": window_start, "time": time.time()}
     run_start, metrics, history = time.time(), {}, _earlier_history(run.model_dir, start_step)
     boundaries = run_kernel.Boundaries(config.train_steps, log=config.log_steps, save=config.save_checkpoints_steps)
+    plateau = health.PlateauWatch(config.train_steps, config.plateau_warning_fraction)
 
     def after(step, count, sums):
         window["sums"] = run_kernel.sum_into(window["sums"], sums)
@@ -130,6 +136,7 @@ def train(run, dataset_fn, log_fn=print):
             elapsed = time.time() - window["time"]
             metrics.clear()
             metrics.update(metrics_from_sums(window["sums"], config.gen_weight, config.disc_weight))
+            metrics.update(health.health_from_sums(window["sums"], run.unigram_entropy))
             metrics["learning_rate"] = run.engine.learning_rate()
             metrics["examples_per_second"] = (step - window["start"]) * config.train_batch_size / elapsed
             for name, value in metrics.items():
@@ -138,6 +145,8 @@ def train(run, dataset_fn, log_fn=print):
             rate = (step - start_step) / (time.time() - run_start)
             eta = (config.train_steps - step) / rate if rate else float("nan")
             log_fn(_progress_line(step, config.train_steps, metrics, rate, eta))
+            log_fn(health.describe(metrics))
+            plateau.check(step, metrics)
             history.append({"step": step, **{name: float(value) for name, value in metrics.items()}})
             if run.is_chief:
                 io_utils.write_json(os.path.join(run.model_dir, rundir.METRICS_FILE), history)
