@@ -79,6 +79,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(shards, uninterrupt
     assert f"at step {interrupted_at}" in result.stderr
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-60")
     assert _history(model_dir) == _history(uninterrupted)  # earlier windows kept, later ones redone exactly
+    assert {"mask_loss_gap", "disc_auc_unigram_fill"} <= set(_history(model_dir)[-1])  # stats.json read
     for network in ("discriminator", "generator"):
         assert os.path.exists(os.path.join(model_dir, "export", network, "tf_model.h5"))
         _, expected = rundir.read_network(uninterrupted, network)

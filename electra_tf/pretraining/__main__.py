@@ -29,6 +29,8 @@ FLAGS = flags.FLAGS
 hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json), or a preset's name (e.g. tiny).",
                          "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
+flags.DEFINE_string("eval_data_dir", None, "Held-out shards (built like --data_dir's, same vocabulary), evaluated "
+                    "every eval_steps steps (default save_checkpoints_steps) on eval_batches batches.")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
 flags.DEFINE_string("init_checkpoint", None,
@@ -63,6 +65,11 @@ def main(argv):
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
         check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
+        if FLAGS.eval_data_dir:
+            try:
+                check_shards(shard_files(FLAGS.eval_data_dir), config.max_seq_length, vocab_file, len(vocab))
+            except (FileNotFoundError, ValueError) as error:
+                raise type(error)(f"--eval_data_dir {FLAGS.eval_data_dir}: {error}") from error
     rundir.check_run_configs(FLAGS.model_dir, config, discriminator_config)
     strategy = distribute.strategy_from_flags(FLAGS)
     distribute.log_strategy(strategy)
@@ -81,7 +88,10 @@ def main(argv):
             transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
-        loop.train(run, dataset_fn, log_fn=logging.info)  # raises Preempted (exit 143) on SIGTERM
+        eval_dataset_fn = FLAGS.eval_data_dir and make_pretraining_input_fn(
+            shard_files(FLAGS.eval_data_dir), config.max_seq_length, config.train_batch_size, is_training=False)
+        # raises Preempted (exit 143) on SIGTERM
+        loop.train(run, dataset_fn, log_fn=logging.info, eval_dataset_fn=eval_dataset_fn or None)
     if run.is_chief:
         paths = transfer.export(run, vocab_file)
         logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))

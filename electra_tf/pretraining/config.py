@@ -54,6 +54,10 @@ class PretrainingConfig(hparams_lib.OptimizerSettings):
     # of train_steps after which a run still on the unigram plateau is warned about (0 = never)
     health_rows: int = setting(4, hparams_lib.NON_NEGATIVE_INT)
     plateau_warning_fraction: float = setting(0.1, hparams_lib.FRACTION)
+    # held-out evaluation (--eval_data_dir): every eval_steps steps (default save_checkpoints_steps) and at the
+    # end, on the first eval_batches batches of train_batch_size records, with fixed masks and fills
+    eval_steps: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    eval_batches: int = setting(16, hparams_lib.POSITIVE_INT)
     steps_per_execution: int = setting(1, hparams_lib.POSITIVE_INT)
     seed: int = setting(42, hparams_lib.ANY_INT)
     source: str = setting("", hparams_lib.TEXT)  # where the preset's numbers come from

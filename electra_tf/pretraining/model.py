@@ -47,10 +47,11 @@ class ElectraPretrainer(keras.Model):
                 "total_weight": _global_sum(tf.reduce_sum(weights)),
                 "total_tokens": _global_sum(tf.reduce_sum(tf.cast(batch["input_mask"], tf.float32)))}
 
-    def call(self, batch, masked, seeds, training=True, unigram_logits=None):
+    def call(self, batch, masked, seeds, training=True, unigram_logits=None, fill_rows=None):
         """Returns a dict: `loss` (this replica's share of the global loss) and summed statistics, the learning-health
         ones (`health.health_statistics`) included; with `unigram_logits` ([V], `health.unigram_logits`) the first
-        `config.health_rows` rows are also scored on unigram fills (one more discriminator forward, no dropout)."""
+        `fill_rows` rows (default `config.health_rows`) are also scored on unigram fills (one more discriminator
+        forward, no dropout)."""
         config = self.config
         input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
         masked_ids, positions = masked["masked_ids"], masked["positions"]
@@ -83,7 +84,7 @@ class ElectraPretrainer(keras.Model):
         ordinary = token_weights * tf.cast(tf.not_equal(input_ids, self.special_ids["cls"]) &
                                            tf.not_equal(input_ids, self.special_ids["sep"]), tf.float32)
         unigram = None
-        rows = min(config.health_rows, input_ids.shape[0])
+        rows = min(config.health_rows if fill_rows is None else fill_rows, input_ids.shape[0])
         if unigram_logits is not None and rows:
             def discriminate(ids):
                 return self.discriminator({"input_ids": ids, "attention_mask": input_mask[:rows],
