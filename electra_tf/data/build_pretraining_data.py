@@ -10,9 +10,11 @@ NFC-normalized and cleaned with a preset of `electra_tf.text.normalize_text`, to
 the in-graph WordPiece (`tokenization.LineTokenizer`; the same ids as `FastTokenizer` and transformers), packed by
 `packing.ExampleBuilder` and serialized by `example_records`. Output (`schema`):
 ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
-of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json`` (with ``token_counts``,
-each id's real occurrences, and ``unigram_entropy``, in nats, of the tokens that can be masked: all but
-[CLS]/[SEP]/[MASK]/[PAD]; pre-training's health metrics compare the generator's loss with it).
+of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
+
+``stats.json`` holds ``token_counts`` (each id's real occurrences) and ``unigram_entropy`` (nats) of the tokens
+that can be masked (all but [CLS]/[SEP]/[MASK]/[PAD]): pre-training's health metrics compare the generator's
+[MASK] loss with it.
 
 Modules: `shard_plan` (byte ranges per shard), `corpus_blocks` (reading and normalizing), `shard_pipeline`
 (tokenizing, packing and writing, worker processes); this one checks the arguments, publishes the shards
@@ -53,10 +55,11 @@ from electra_tf.data.corpus_blocks import MAX_REPORTED_LOCATIONS
 from electra_tf.data.packing import PackingStats
 from electra_tf.data.shard_pipeline import ShardTask, run_tasks, worker_processes
 from electra_tf.data.shard_plan import default_num_shards, plan_shards
-from electra_tf.io_utils import expand_globs
 from electra_tf.pretraining.metrics import entropy, unigram_from_counts
+from electra_tf.tokenization.vocab_files import special_token_ids
+from electra_tf.io_utils import expand_globs
 from electra_tf.text import check_cleaning
-from electra_tf.tokenization import TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files, special_token_ids
+from electra_tf.tokenization import TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files
 
 
 LEGACY_INCOMPLETE = ".incomplete-"  # partial work that earlier versions kept inside output_dir
