@@ -55,14 +55,16 @@ def synthetic_batch(vocab_size, seed=0):
     return {"input_ids": tf.constant(ids), "input_mask": tf.ones_like(ids), "segment_ids": tf.constant(segments)}
 
 
-def ours_step(config, jit_compile, precision):
+def ours_step(config, jit_compile, precision, unigram=None):
+    """One compiled step of `PretrainingRun` on a fixed synthetic batch (`unigram`: see `PretrainingRun`)."""
     import keras
 
     from electra_tf.pretraining.loop import PretrainingRun
 
     keras.mixed_precision.set_global_policy(precision)
     run = PretrainingRun(config, config.discriminator_config(), {"pad": 0, "cls": 2, "sep": 3, "mask": 4},
-                         "/tmp/electra_tf_bench_unused", tf.distribute.get_strategy(), jit_compile=jit_compile)
+                         "/tmp/electra_tf_bench_unused", tf.distribute.get_strategy(), jit_compile=jit_compile,
+                         unigram=unigram)
     batch = synthetic_batch(config.discriminator_config().vocab_size)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     iterator = iter(run.strategy.experimental_distribute_dataset(dataset))

@@ -28,10 +28,13 @@ DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 CHECKPOINT_NAME = "ckpt"  # checkpoint prefixes are ckpt-<step>
 SERIES_DIR = "series"
 METRICS_FILE = "metrics.json"  # every logged window of the run, rewritten atomically at each log step
+EVAL_METRICS_FILE = "eval_metrics.json"  # every held-out evaluation (--eval_data_dir), rewritten at each one
+CURVES_FILE = "curves.png"  # the run's learning-health curves, redrawn at each checkpoint
 NETWORKS = ("discriminator", "generator")
 # Settings a resumed run may change (bookkeeping and the schedule's length); all others must match.
 RESUMABLE_CHANGES = frozenset({"train_steps", "save_checkpoints_steps", "keep_checkpoint_max",
-                               "keep_checkpoint_every_n_steps", "log_steps", "steps_per_execution", "source"})
+                               "keep_checkpoint_every_n_steps", "log_steps", "steps_per_execution", "source",
+                               "health_rows", "plateau_warning_fraction", "eval_steps", "eval_batches"})
 
 
 def save_run_configs(model_dir, config, discriminator_config):

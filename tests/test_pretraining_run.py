@@ -24,7 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
 TINY = os.path.join(ROOT, "configs", "pretrain", "tiny.json")
 SHORT = {"train_steps": 60, "save_checkpoints_steps": 20, "log_steps": 20, "steps_per_execution": 5,
-         "warmup_steps": 5}
+         "warmup_steps": 5, "eval_batches": 2}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,10 @@ def shards(pretraining_shards):
 
 
 def _command(shards, model_dir, overrides, *extra):
+    # the sample shards double as held-out shards: evaluated every 20 steps on 2 batches
     return [sys.executable, os.path.join(ROOT, "run_pretraining.py"), f"--config={TINY}", f"--data_dir={shards}",
-            f"--vocab={VOCAB}", f"--model_dir={model_dir}", f"--hparams={json.dumps(overrides)}", *extra]
+            f"--vocab={VOCAB}", f"--model_dir={model_dir}", f"--hparams={json.dumps(overrides)}",
+            f"--eval_data_dir={shards}", *extra]
 
 
 def _wait_for(path, process, timeout=240):
@@ -53,10 +55,10 @@ def uninterrupted(shards, tmp_path_factory):
     return model_dir
 
 
-def _history(model_dir):
-    """metrics.json without its timing field."""
+def _history(model_dir, name="metrics.json"):
+    """metrics.json (or eval_metrics.json) without its timing field."""
     return [{key: value for key, value in entry.items() if key != "examples_per_second"}
-            for entry in json.load(open(os.path.join(model_dir, "metrics.json")))]
+            for entry in json.load(open(os.path.join(model_dir, name)))]
 
 
 @pytest.mark.slow
@@ -79,6 +81,11 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(shards, uninterrupt
     assert f"at step {interrupted_at}" in result.stderr
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-60")
     assert _history(model_dir) == _history(uninterrupted)  # earlier windows kept, later ones redone exactly
+    assert {"mask_loss_gap", "disc_auc_unigram_fill"} <= set(_history(model_dir)[-1])  # stats.json read
+    held_out = _history(model_dir, "eval_metrics.json")
+    assert [entry["step"] for entry in held_out] == [20, 40, 60]
+    assert held_out == _history(uninterrupted, "eval_metrics.json")  # fixed masks and fills, redone exactly
+    assert os.path.getsize(os.path.join(model_dir, "curves.png")) > 10000
     for network in ("discriminator", "generator"):
         assert os.path.exists(os.path.join(model_dir, "export", network, "tf_model.h5"))
         _, expected = rundir.read_network(uninterrupted, network)

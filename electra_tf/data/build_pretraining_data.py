@@ -13,6 +13,10 @@ same ids as the host tokenizer and transformers), packed by `packing.ExampleBuil
 ``pretrain_data.tfrecord-SSSSS-of-NNNNN`` with int64 features ``input_ids``, ``input_mask``, ``segment_ids``
 of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stats.json``.
 
+``stats.json`` holds ``token_counts`` (each id's real occurrences) and ``unigram_entropy`` (nats) of the tokens
+that can be masked (all but [CLS]/[SEP]/[MASK]/[PAD]): pre-training's health metrics compare the generator's
+[MASK] loss with it.
+
 Modules: `shard_plan` (byte ranges per shard), `corpus_blocks` (reading and normalizing), `shard_pipeline`
 (tokenizing, packing and writing, worker processes); this one checks the arguments, publishes the shards
 and writes the statistics, and is the command line.
@@ -41,6 +45,7 @@ lower-casing, which breaks Hangul).
 
 import os
 
+import numpy as np
 import tensorflow as tf
 from absl import flags
 from tqdm import tqdm
@@ -51,6 +56,8 @@ from electra_tf.data.corpus_blocks import MAX_REPORTED_LOCATIONS
 from electra_tf.data.packing import PackingStats
 from electra_tf.data.shard_pipeline import ShardTask, run_tasks, worker_processes
 from electra_tf.data.shard_plan import default_num_shards, plan_shards
+from electra_tf.pretraining.metrics import entropy, unigram_from_counts
+from electra_tf.tokenization.vocab_files import special_token_ids
 from electra_tf.io_utils import expand_globs
 from electra_tf.text import check_cleaning
 from electra_tf.tokenization import (SENTENCEPIECE_FILES, TOKENIZER_FILES, load_checked_vocab, save_tokenizer_files,
@@ -82,8 +89,11 @@ def _merge_stats(results):
         for key in ("lines", "empty_lines", "lines_emptied_by_cleaning", "invalid_utf8_lines"):
             merged[key] = merged.get(key, 0) + result[key]
         merged.setdefault("invalid_utf8_locations", []).extend(result["invalid_utf8_locations"])
+        counts = np.asarray(result["token_counts"], np.int64)
+        merged["token_counts"] = counts if "token_counts" not in merged else merged["token_counts"] + counts
     merged["invalid_utf8_locations"] = merged["invalid_utf8_locations"][:MAX_REPORTED_LOCATIONS]
     merged.update(stats.as_dict())
+    merged["token_counts"] = merged["token_counts"].tolist()
     return merged
 
 
@@ -143,6 +153,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
                              f"({stats['lines']} lines, {stats['empty_lines']} blank)")
         stats.update(
             inputs=[inputs] if isinstance(inputs, str) else list(inputs), num_files=len(files),
+            unigram_entropy=entropy(unigram_from_counts(stats["token_counts"], special_token_ids(vocab_tokens))),
             input_bytes=total_bytes, vocab_file=os.fspath(vocab_file), vocab_size=len(vocab_tokens),
             vocab_sha256=schema.vocab_sha256(os.fspath(vocab_file)), vocab_kind=kind,
             max_seq_length=int(max_seq_length), seed=int(seed), cleaning=cleaning,

@@ -60,11 +60,13 @@ def _tokenizer(vocab_file):
 class _ShardOutput:
     """One shard's packer and TFRecord writer (a context manager that closes the file on errors)."""
 
-    def __init__(self, task, special_ids):
-        """`special_ids`: `tokenization.special_token_ids` of the vocabulary."""
+    def __init__(self, task, special_ids, vocab_size):
+        """`special_ids`: `tokenization.special_token_ids` of the vocabulary; `vocab_size`: its length (the
+        shard counts each token id's real occurrences, for the unigram entropy in stats.json)."""
         self.builder = ExampleBuilder(task.max_seq_length, special_ids["cls"], special_ids["sep"],
                                       special_ids["pad"], seed=f"electra_tf/{task.seed}/{task.index}")
         self.counters = LineCounters()
+        self.token_counts = np.zeros(vocab_size, np.int64)
         self._writer = tf.io.TFRecordWriter(task.path)
 
     def write(self, is_sentence, tokenized):
@@ -73,7 +75,10 @@ class _ShardOutput:
         lengths = np.full(len(is_sentence), DOCUMENT_END, np.int64)
         lengths[is_sentence] = sentence_lengths
         write = self._writer.write
-        for record in serialize_examples(self.builder.pack(ids, lengths)):
+        examples = self.builder.pack(ids, lengths)
+        real = np.asarray(examples.input_mask) == 1
+        self.token_counts += np.bincount(np.asarray(examples.input_ids)[real], minlength=len(self.token_counts))
+        for record in serialize_examples(examples):
             write(record)
 
     def close(self):
@@ -81,6 +86,7 @@ class _ShardOutput:
         self._writer.close()
         result = self.builder.stats.as_dict()
         result.update(self.counters.as_dict())
+        result["token_counts"] = self.token_counts.tolist()
         return result
 
     def __enter__(self):
@@ -112,7 +118,7 @@ def build_shards(tasks, report=lambda num_bytes: None, tokenizer=None):
 
     with ThreadPoolExecutor(_TOKENIZER_THREADS) as tokenizing, contextlib.ExitStack() as open_shards:
         for task in tasks:
-            shard = open_shards.enter_context(_ShardOutput(task, special_ids))
+            shard = open_shards.enter_context(_ShardOutput(task, special_ids, len(tokenizer.tokens)))
             for sentences, is_sentence in shard_blocks(task.pieces, task.cleaning, task.blanks_separate_docs,
                                                        shard.counters, report):
                 pending.append((shard, is_sentence, tokenizing.submit(tokenizer.encode_lines, sentences)))

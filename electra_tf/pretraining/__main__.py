@@ -19,15 +19,18 @@ from absl import flags, logging
 from electra_tf import cli, config_files, distribute, plan, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
-from electra_tf.data.schema import shard_files
+from electra_tf.data.schema import read_stats, shard_files
 from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.pretraining.metrics import unigram_from_counts
 from electra_tf.tokenization import load_vocab, special_token_ids
 
 FLAGS = flags.FLAGS
 hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json), or a preset's name (e.g. tiny).",
                          "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
+flags.DEFINE_string("eval_data_dir", None, "Held-out shards (built like --data_dir's, same vocabulary), evaluated "
+                    "every eval_steps steps (default save_checkpoints_steps) on eval_batches batches.")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
 flags.DEFINE_string("init_checkpoint", None,
@@ -41,6 +44,17 @@ flags.DEFINE_bool("dry_run", False, "Print the plan of `python -m electra_tf.pla
                   "for these settings and stop, before any data is read or anything written.")
 distribute.define_flags()
 plan.define_flags()
+
+
+def shard_unigram(data_dir, special_ids):
+    """The unigram distribution of the shards in `data_dir` (their stats.json's token_counts), or None (with a
+    warning) when it is not recorded: the health metrics that need it are then left out."""
+    counts = (read_stats(data_dir) or {}).get("token_counts") if data_dir else None
+    if counts is None:
+        logging.warning("%s has no token_counts in stats.json (shards built before they were recorded): the unigram "
+                        "entropy and unigram-fill AUC are left out of the health metrics", data_dir)
+        return None
+    return unigram_from_counts(counts, special_ids)
 
 
 def main(argv):
@@ -57,12 +71,19 @@ def main(argv):
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
         check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
+        if FLAGS.eval_data_dir:
+            try:
+                check_shards(shard_files(FLAGS.eval_data_dir), config.max_seq_length, vocab_file, len(vocab))
+            except (FileNotFoundError, ValueError) as error:
+                raise type(error)(f"--eval_data_dir {FLAGS.eval_data_dir}: {error}") from error
     rundir.check_run_configs(FLAGS.model_dir, config, discriminator_config)
     strategy = distribute.strategy_from_flags(FLAGS)
     distribute.log_strategy(strategy)
     keras.utils.set_random_seed(config.seed)  # reproducible initialization and dropout
-    run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), FLAGS.model_dir, strategy,
-                              jit_compile=FLAGS.jit_compile)
+    special_ids = special_token_ids(vocab)
+    unigram = None if FLAGS.export_only else shard_unigram(FLAGS.data_dir, special_ids)
+    run = loop.PretrainingRun(config, discriminator_config, special_ids, FLAGS.model_dir, strategy,
+                              jit_compile=FLAGS.jit_compile, unigram=unigram)
     if FLAGS.export_only:
         if not run.restore():
             raise FileNotFoundError(f"No checkpoint to export in {FLAGS.model_dir}")
@@ -73,7 +94,10 @@ def main(argv):
             transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
-        loop.train(run, dataset_fn, log_fn=logging.info)  # raises Preempted (exit 143) on SIGTERM
+        eval_dataset_fn = FLAGS.eval_data_dir and make_pretraining_input_fn(
+            shard_files(FLAGS.eval_data_dir), config.max_seq_length, config.train_batch_size, is_training=False)
+        # raises Preempted (exit 143) on SIGTERM
+        loop.train(run, dataset_fn, log_fn=logging.info, eval_dataset_fn=eval_dataset_fn or None)
     if run.is_chief:
         paths = transfer.export(run, vocab_file)
         logging.info("Exported %s", ", ".join(f"{name}: {path}" for name, path in paths.items()))

@@ -49,6 +49,15 @@ class PretrainingConfig(hparams_lib.OptimizerSettings):
     # as KcELECTRA kept each 100k-step checkpoint to fine-tune); None or 0 = off
     keep_checkpoint_every_n_steps: Optional[int] = setting(None, hparams_lib.rule("int", 0, optional=True))
     log_steps: int = setting(100, hparams_lib.POSITIVE_INT)
+    # learning health (pretraining/health.py): rows per replica step whose masked positions are also filled with
+    # unigram draws and scored by the discriminator (one more forward of those rows; 0 = off), and the fraction
+    # of train_steps after which a run still on the unigram plateau is warned about (0 = never)
+    health_rows: int = setting(4, hparams_lib.NON_NEGATIVE_INT)
+    plateau_warning_fraction: float = setting(0.1, hparams_lib.FRACTION)
+    # held-out evaluation (--eval_data_dir): every eval_steps steps (default save_checkpoints_steps) and at the
+    # end, on the first eval_batches batches of train_batch_size records, with fixed masks and fills
+    eval_steps: Optional[int] = setting(None, hparams_lib.rule("int", 1, optional=True))
+    eval_batches: int = setting(16, hparams_lib.POSITIVE_INT)
     steps_per_execution: int = setting(1, hparams_lib.POSITIVE_INT)
     seed: int = setting(42, hparams_lib.ANY_INT)
     source: str = setting("", hparams_lib.TEXT)  # where the preset's numbers come from

@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from electra_tf import cli, io_utils, rundir
 
 CURVES = ("disc_loss", "disc_auc", "masked_lm_accuracy")
+# what a run draws beside its metrics.json at each checkpoint (those its windows hold)
+HEALTH_CURVES = ("loss", "mask_lm_loss", "mask_loss_gap", "disc_auc_generator_fill", "disc_auc_unigram_fill")
 COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple", "black")
 DPI = 100
 
@@ -71,6 +73,16 @@ def plot_curves(runs, path, size=(400, 280), curves=CURVES):
     with io_utils.atomic_file(path, "wb") as handle:
         handle.write(buffer.getvalue())
     return path
+
+
+def plot_run(model_dir, runs, curves=HEALTH_CURVES):
+    """Draws `runs` ({label: history}, the empty ones left out) to MODEL_DIR/curves.png, one panel per curve that
+    every window holds; returns the path, or None when there is nothing to draw."""
+    runs = {label: history for label, history in runs.items() if history}
+    curves = [name for name in curves if all(name in row for history in runs.values() for row in history)]
+    if not runs or not curves:
+        return None
+    return plot_curves(runs, os.path.join(model_dir, rundir.CURVES_FILE), size=(320, 260), curves=curves)
 
 
 def curve_table(runs, curves=CURVES):

@@ -31,6 +31,7 @@ from electra_tf.data.pretraining_dataset import parse_examples
 from electra_tf.data.schema import shard_files
 from electra_tf.io_utils import expand_globs
 from electra_tf.pretraining import masking
+from electra_tf.pretraining.metrics import entropy
 from electra_tf.pretraining.model import ElectraPretrainer
 from electra_tf.tokenization import load_vocab, special_token_ids
 
@@ -74,12 +75,6 @@ def kl_divergence(p, q):
     """KL(p || q) in nats (q floored at 1e-12)."""
     nonzero = p > 0
     return float(np.sum(p[nonzero] * np.log(p[nonzero] / np.maximum(q[nonzero], 1e-12))))
-
-
-def entropy(p):
-    """Entropy of a distribution in nats."""
-    nonzero = p > 0
-    return float(-np.sum(p[nonzero] * np.log(p[nonzero])))
 
 
 def fill_metrics(ids, real, not_special, fake_ids, logits):

@@ -51,12 +51,13 @@ def mask_inputs(input_ids, input_mask, seeds, special_ids, mask_id, mask_prob, m
     return masked_ids, positions, target_ids, weights
 
 
-def sample_replacements(logits, seeds, target_ids, temperature=1.0, disallow_correct=False):
-    """Gumbel-max sample [B, P] from generator logits [B, P, V] (no gradient flows through it)."""
+def sample_replacements(logits, seeds, target_ids, temperature=1.0, disallow_correct=False, salt=1):
+    """Gumbel-max sample [B, P] from generator logits [B, P, V] (no gradient flows through it); `salt` keeps the
+    noise of other draws (the health metrics' unigram fills) apart from the generator's."""
     logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature
     if disallow_correct:
         logits -= 1000.0 * tf.one_hot(target_ids, tf.shape(logits)[-1])
-    uniform = _per_example_uniform(seeds, logits.shape[1:], salt=1)
+    uniform = _per_example_uniform(seeds, logits.shape[1:], salt=salt)
     gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
     return tf.argmax(logits + gumbel, axis=-1, output_type=target_ids.dtype)
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from electra_tf import dropout
 from electra_tf.models import ElectraForMaskedLM, ElectraForPreTraining
-from electra_tf.pretraining import masking, metrics
+from electra_tf.pretraining import health, masking, metrics
 
 
 def _global_sum(value):
@@ -47,8 +47,11 @@ class ElectraPretrainer(keras.Model):
                 "total_weight": _global_sum(tf.reduce_sum(weights)),
                 "total_tokens": _global_sum(tf.reduce_sum(tf.cast(batch["input_mask"], tf.float32)))}
 
-    def call(self, batch, masked, seeds, training=True):
-        """Returns a dict: `loss` (this replica's share of the global loss) and summed statistics."""
+    def call(self, batch, masked, seeds, training=True, unigram_logits=None, fill_rows=None):
+        """Returns a dict: `loss` (this replica's share of the global loss) and summed statistics, the learning-health
+        ones (`health.health_statistics`) included; with `unigram_logits` ([V], `health.unigram_logits`) the first
+        `fill_rows` rows (default `config.health_rows`) are also scored on unigram fills (one more discriminator
+        forward, no dropout)."""
         config = self.config
         input_ids, input_mask, segment_ids = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
         masked_ids, positions = masked["masked_ids"], masked["positions"]
@@ -78,5 +81,17 @@ class ElectraPretrainer(keras.Model):
         disc_loss = tf.reduce_sum(disc_losses * token_weights) / masked["total_tokens"]
 
         loss = config.gen_weight * mlm_loss + config.disc_weight * disc_loss
-        return {"loss": loss, **metrics.window_statistics(mlm_losses, mlm_logits, sampled, targets, weights,
-                                                          disc_losses, disc_logits, labels, token_weights)}
+        ordinary = token_weights * tf.cast(tf.not_equal(input_ids, self.special_ids["cls"]) &
+                                           tf.not_equal(input_ids, self.special_ids["sep"]), tf.float32)
+        unigram = None
+        rows = min(config.health_rows if fill_rows is None else fill_rows, input_ids.shape[0])
+        if unigram_logits is not None and rows:
+            def discriminate(ids):
+                return self.discriminator({"input_ids": ids, "attention_mask": input_mask[:rows],
+                                           "token_type_ids": segment_ids[:rows]}, training=False)["logits"]
+            unigram = (discriminate, unigram_logits, seeds, rows)
+        return {"loss": loss,
+                **metrics.window_statistics(mlm_losses, mlm_logits, sampled, targets, weights, disc_losses,
+                                            disc_logits, labels, token_weights),
+                **health.health_statistics(masked, mlm_losses, mlm_logits, self.special_ids["mask"], input_ids,
+                                           ordinary, disc_logits, labels, unigram)}
