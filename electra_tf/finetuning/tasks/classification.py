@@ -172,7 +172,7 @@ class SequenceTask(Task):
 
     def evaluate(self, examples, features, outputs):
         logits = np.asarray(outputs["logits"])
-        if isinstance(features.meta, Windows):
+        if features is not None and isinstance(features.meta, Windows):
             logits = pool_windows(logits, features.meta.rows, len(examples), features.meta.pooling)
         predictions = logits[:, 0].astype(np.float64) if self.regression else logits.argmax(-1)
         gold = [example.label for example in examples]
