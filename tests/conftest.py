@@ -59,6 +59,12 @@ _COMMAND_RUNNERS = []  # their CPU seconds count for the tests that use them (se
 
 
 @pytest.fixture(scope="session")
+def sentencepiece_vocabs(tmp_path_factory):
+    """Both SentencePiece kinds trained once per session on the sample corpus: {kind: vocab.txt path}."""
+    return support.shared_directory(tmp_path_factory, "sentencepiece_vocabs", support.write_sentencepiece_vocabs)
+
+
+@pytest.fixture(scope="session")
 def run_commands(tmp_path_factory):
     """`support.CommandRunner.run` of this process's runner: ``run_commands({key: ["-m", MODULE, ...]})`` gives
     ``{key: CompletedProcess}``, each command run in a fork of one process that has imported TensorFlow."""

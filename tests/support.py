@@ -42,6 +42,30 @@ def write_topic_splits(directory, count, stride=7):
     return str(directory)
 
 
+SENTENCEPIECE_KINDS = ("sentencepiece-unigram", "sentencepiece-bpe")
+SENTENCEPIECE_VOCAB_SIZE = 1200
+SENTENCEPIECE_LINES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sentencepiece",
+                                   "lines.txt")
+
+
+def sentencepiece_lines():
+    """The Korean lines of the SentencePiece fixture (written for this project), one per line."""
+    with open(SENTENCEPIECE_LINES, encoding="utf-8") as handle:
+        return handle.read().split("\n")[:-1]
+
+
+def write_sentencepiece_vocabs(directory):
+    """Both SentencePiece kinds (1,200 pieces, 3 [unused]) trained on the sample corpus: {kind: vocab.txt}."""
+    from electra_tf.vocab import build_sentencepiece_vocab
+
+    paths = {}
+    for kind in SENTENCEPIECE_KINDS:
+        build_sentencepiece_vocab(SAMPLE_CORPUS, os.path.join(directory, kind), SENTENCEPIECE_VOCAB_SIZE, kind,
+                                  num_unused=3, show_progress=False)
+        paths[kind] = os.path.join(directory, kind, "vocab.txt")
+    return paths
+
+
 def _fixture_texts():
     for path in sorted(glob.glob(os.path.join(FIXTURES, "*", "*"))):
         if os.path.isdir(path):  # glue/<Task>/: English GLUE fixtures stay out of the (Korean) vocab

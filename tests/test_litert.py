@@ -9,29 +9,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import SAMPLE_CORPUS, SAMPLE_VOCAB, tiny_config
+from support import SAMPLE_VOCAB, sentencepiece_lines, tiny_config
 
 from electra_tf import litert
 from electra_tf.models import build_model
 from electra_tf.serving import ServingModule
 from electra_tf.tokenization import InGraphTokenizer, lite_tokenizer, load_vocab
-from electra_tf.vocab import build_sentencepiece_vocab
 
-LINES_FILE = os.path.join(os.path.dirname(__file__), "fixtures", "sentencepiece", "lines.txt")
 MAX_LENGTH = 48
-
-
-def _lines():
-    with open(LINES_FILE, encoding="utf-8") as handle:
-        return handle.read().split("\n")[:-1]
-
-
-@pytest.fixture(scope="module")
-def sentencepiece_vocabs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("litert_vocabs")
-    for kind in ("sentencepiece-unigram", "sentencepiece-bpe"):
-        build_sentencepiece_vocab(SAMPLE_CORPUS, str(root / kind), 1200, kind, show_progress=False)
-    return {kind: str(root / kind / "vocab.txt") for kind in ("sentencepiece-unigram", "sentencepiece-bpe")}
 
 
 def _classifier(vocab_file, num_labels=2):
@@ -44,7 +29,7 @@ def _classifier(vocab_file, num_labels=2):
 def test_tflite_gives_the_saved_model_predictions(kind, sentencepiece_vocabs, tmp_path):
     vocab = SAMPLE_VOCAB if kind == "wordpiece" else sentencepiece_vocabs[kind]
     model = _classifier(vocab)
-    lines = _lines()
+    lines = sentencepiece_lines()
     serving = ServingModule(model, vocab, max_length=MAX_LENGTH)
     expected = serving.predict_text(tf.constant(lines))
     path = litert.export_litert(model, str(tmp_path / "lite"), vocab, max_length=MAX_LENGTH)
@@ -57,7 +42,7 @@ def test_tflite_gives_the_saved_model_predictions(kind, sentencepiece_vocabs, tm
 
 
 def test_lite_wordpiece_ids_equal_in_graph_ones_on_nfc_text():
-    lines = [line for line in _lines()
+    lines = [line for line in sentencepiece_lines()
              if line.isprintable() and "[" not in line and unicodedata.is_normalized("NFC", line)]
     assert len(lines) > 40
     expected = InGraphTokenizer(SAMPLE_VOCAB).token_ids(tf.constant(lines)).to_list()
@@ -66,7 +51,7 @@ def test_lite_wordpiece_ids_equal_in_graph_ones_on_nfc_text():
 
 def test_dynamic_int8_is_smaller_and_a_regression_head_gives_a_score(tmp_path):
     model = _classifier(SAMPLE_VOCAB, num_labels=1)
-    lines = _lines()[:8]
+    lines = sentencepiece_lines()[:8]
     serving = ServingModule(model, SAMPLE_VOCAB, max_length=MAX_LENGTH)
     expected = serving.predict_text(tf.constant(lines))
     full = litert.convert(model, SAMPLE_VOCAB, MAX_LENGTH)

@@ -10,7 +10,9 @@ import unicodedata
 import numpy as np
 import pytest
 import tensorflow as tf
-from support import SAMPLE_CORPUS, fixture_dir
+from support import SAMPLE_CORPUS, SENTENCEPIECE_LINES, fixture_dir, sentencepiece_lines
+from support import SENTENCEPIECE_KINDS as KINDS
+from support import SENTENCEPIECE_VOCAB_SIZE as VOCAB_SIZE
 
 from electra_tf.data.build_pretraining_data import build_pretraining_data
 from electra_tf.data.pretraining_dataset import check_shards
@@ -18,49 +20,27 @@ from electra_tf.tokenization import (SPECIAL_TOKENS, SentencePieceTokenizer, hos
                                      load_vocab, vocab_kind)
 from electra_tf.vocab import build_sentencepiece_vocab, marked_morphemes, unused_tokens
 
-LINES_FILE = os.path.join(os.path.dirname(__file__), "fixtures", "sentencepiece", "lines.txt")
-KINDS = ("sentencepiece-unigram", "sentencepiece-bpe")
-VOCAB_SIZE = 1200
-
-
-def _lines():
-    with open(LINES_FILE, encoding="utf-8") as handle:
-        return handle.read().split("\n")[:-1]
-
-
-@pytest.fixture(scope="module")
-def vocabs(tmp_path_factory):
-    """Both kinds trained on the sample corpus: ``{kind: vocab.txt path}``."""
-    root = tmp_path_factory.mktemp("sentencepiece")
-    paths = {}
-    for kind in KINDS:
-        build_sentencepiece_vocab(SAMPLE_CORPUS, str(root / kind), VOCAB_SIZE, kind, num_unused=3,
-                                  show_progress=False)
-        paths[kind] = str(root / kind / "vocab.txt")
-    return paths
-
-
 @pytest.mark.parametrize("kind", KINDS)
-def test_layout_and_kind_record(vocabs, kind):
-    tokens = load_vocab(vocabs[kind])
+def test_layout_and_kind_record(sentencepiece_vocabs, kind):
+    tokens = load_vocab(sentencepiece_vocabs[kind])
     assert len(tokens) == VOCAB_SIZE
     assert tokens[:8] == SPECIAL_TOKENS + unused_tokens(3)
-    assert vocab_kind(vocabs[kind]) == kind and vocab_kind(os.path.dirname(vocabs[kind])) == kind
-    with open(os.path.join(os.path.dirname(vocabs[kind]), "tokenizer_config.json"), encoding="utf-8") as handle:
+    assert vocab_kind(sentencepiece_vocabs[kind]) == kind and vocab_kind(os.path.dirname(sentencepiece_vocabs[kind])) == kind
+    with open(os.path.join(os.path.dirname(sentencepiece_vocabs[kind]), "tokenizer_config.json"), encoding="utf-8") as handle:
         assert json.load(handle)["tokenizer_class"] == "PreTrainedTokenizerFast"
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_ids_equal_across_host_in_graph_and_auto_tokenizer(vocabs, kind):
+def test_ids_equal_across_host_in_graph_and_auto_tokenizer(sentencepiece_vocabs, kind):
     from transformers import AutoTokenizer
 
-    lines = _lines()
-    host = host_tokenizer(vocabs[kind])
+    lines = sentencepiece_lines()
+    host = host_tokenizer(sentencepiece_vocabs[kind])
     assert isinstance(host, SentencePieceTokenizer)
     expected = host.encode_batch(lines)
     assert sum(map(len, expected)) > 10 * len(lines)
-    in_graph = in_graph_tokenizer(vocabs[kind]).token_ids(tf.constant(lines)).to_list()
-    auto = AutoTokenizer.from_pretrained(os.path.dirname(vocabs[kind]))
+    in_graph = in_graph_tokenizer(sentencepiece_vocabs[kind]).token_ids(tf.constant(lines)).to_list()
+    auto = AutoTokenizer.from_pretrained(os.path.dirname(sentencepiece_vocabs[kind]))
     theirs = [auto(line, add_special_tokens=False)["input_ids"] for line in lines]
     for line, ours, graph, their in zip(lines, expected, in_graph, theirs):
         assert ours == graph == their, f"{line!r}: host {ours}, in-graph {graph}, AutoTokenizer {their}"
@@ -69,14 +49,14 @@ def test_ids_equal_across_host_in_graph_and_auto_tokenizer(vocabs, kind):
     first, second = lines[:25], lines[25:50]
     ours = host.encode_batch_for_model(first, second, max_length=160)
     their = auto(first, second, padding="max_length", max_length=160, return_tensors="np")
-    graph = in_graph_tokenizer(vocabs[kind], max_length=160)(tf.constant(first), tf.constant(second))
+    graph = in_graph_tokenizer(sentencepiece_vocabs[kind], max_length=160)(tf.constant(first), tf.constant(second))
     for name, value in ours.items():
         np.testing.assert_array_equal(value, their[name], err_msg=name)
         np.testing.assert_array_equal(value, graph[name].numpy(), err_msg=name)
 
 
-def test_normalization_is_nfc_without_compatibility_folding(vocabs):
-    host = host_tokenizer(vocabs["sentencepiece-unigram"])
+def test_normalization_is_nfc_without_compatibility_folding(sentencepiece_vocabs):
+    host = host_tokenizer(sentencepiece_vocabs["sentencepiece-unigram"])
     text = "한글 자모 ㅋㅋ"
     assert host.encode(unicodedata.normalize("NFD", text)) == host.encode(text)
     assert host.encode("한글\u200b 자모") == host.encode("한글 자모")  # a removed format character
@@ -86,9 +66,9 @@ def test_normalization_is_nfc_without_compatibility_folding(vocabs):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_offsets_point_at_each_piece(vocabs, kind):
-    host = host_tokenizer(vocabs[kind])
-    lines = [line for line in _lines() if unicodedata.is_normalized("NFC", line) and line.isprintable()]
+def test_offsets_point_at_each_piece(sentencepiece_vocabs, kind):
+    host = host_tokenizer(sentencepiece_vocabs[kind])
+    lines = [line for line in sentencepiece_lines() if unicodedata.is_normalized("NFC", line) and line.isprintable()]
     checked = 0
     for line, (ids, offsets) in zip(lines, host.encode_with_offsets(lines)):
         assert ids == host.encode(line)
@@ -99,9 +79,9 @@ def test_offsets_point_at_each_piece(vocabs, kind):
     assert checked > 500
 
 
-def test_shards_record_the_kind_and_pretraining_checks_it(vocabs, tmp_path):
-    vocab = vocabs["sentencepiece-bpe"]
-    stats = build_pretraining_data([LINES_FILE], vocab, str(tmp_path / "shards"), max_seq_length=32,
+def test_shards_record_the_kind_and_pretraining_checks_it(sentencepiece_vocabs, tmp_path):
+    vocab = sentencepiece_vocabs["sentencepiece-bpe"]
+    stats = build_pretraining_data([SENTENCEPIECE_LINES], vocab, str(tmp_path / "shards"), max_seq_length=32,
                                    progress=False)
     assert stats["vocab_kind"] == "sentencepiece-bpe"
     assert vocab_kind(str(tmp_path / "shards" / "vocab.txt")) == "sentencepiece-bpe"  # the copy beside them
@@ -110,7 +90,7 @@ def test_shards_record_the_kind_and_pretraining_checks_it(vocabs, tmp_path):
     record = next(iter(tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)[0])))
     ids = tf.train.Example.FromString(record.numpy()).features.feature["input_ids"].int64_list.value
     host = host_tokenizer(vocab)
-    first = host.encode(_lines()[0])
+    first = host.encode(sentencepiece_lines()[0])
     assert list(ids[1:1 + len(first)]) == first
     with open(tmp_path / "shards" / "stats.json", encoding="utf-8") as handle:
         written = json.load(handle)
@@ -128,7 +108,7 @@ def test_vocab_size_below_the_characters_is_a_flag_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_vocab_corpus_pretraining_export_finetuning_saved_model(vocabs, tmp_path):
+def test_vocab_corpus_pretraining_export_finetuning_saved_model(sentencepiece_vocabs, tmp_path):
     import keras
     from transformers import AutoTokenizer
 
@@ -142,7 +122,7 @@ def test_vocab_corpus_pretraining_export_finetuning_saved_model(vocabs, tmp_path
     from electra_tf.tokenization import special_token_ids
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    vocab = vocabs["sentencepiece-unigram"]
+    vocab = sentencepiece_vocabs["sentencepiece-unigram"]
     shards = str(tmp_path / "shards")
     build_pretraining_data([SAMPLE_CORPUS], vocab, shards, max_seq_length=32, progress=False)
     config = PretrainingConfig.from_json_file(os.path.join(root, "configs", "pretrain", "tiny.json"), {
@@ -160,7 +140,7 @@ def test_vocab_corpus_pretraining_export_finetuning_saved_model(vocabs, tmp_path
     exported = transfer.export(run, os.path.join(shards, "vocab.txt"))
     discriminator = exported["discriminator"]
     assert vocab_kind(os.path.join(discriminator, "vocab.txt")) == "sentencepiece-unigram"
-    lines = _lines()
+    lines = sentencepiece_lines()
     auto = AutoTokenizer.from_pretrained(discriminator)
     host = host_tokenizer(vocab)
     assert [auto(line, add_special_tokens=False)["input_ids"] for line in lines] == host.encode_batch(lines)
