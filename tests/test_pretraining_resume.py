@@ -213,3 +213,37 @@ def test_a_wrong_vocabulary_on_resume_fails_before_writing(shards, run_commands,
     assert result.returncode != 0
     assert other in result.stderr and "stats.json" in result.stderr, result.stderr[-3000:]
     assert _tree_hashes(model_dir) == before
+
+
+def _random_ids_fn(vocab_size, config):
+    """Uniform random tokens: no context to learn, so the run stays on the unigram plateau."""
+    def dataset_fn(context, start_step=0):
+        ids = np.random.default_rng(0).integers(5, vocab_size, (16, config.max_seq_length)).astype(np.int32)
+        batch = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
+        return tf.data.Dataset.from_tensor_slices(batch).repeat().batch(config.train_batch_size, drop_remainder=True).skip(
+            start_step)
+    return dataset_fn
+
+
+def _plateau_warnings(model_dir, train_steps, fraction, caplog):
+    """Trains (resuming) to `train_steps` with the plateau warning due at `fraction`; returns the warnings."""
+    overrides = {"train_steps": train_steps, "plateau_warning_fraction": fraction, "log_steps": 2,
+                 "save_checkpoints_steps": 2, "steps_per_execution": 2, "warmup_steps": 1, "train_batch_size": 4,
+                 "max_seq_length": 16}
+    config = PretrainingConfig.from_json_file(TINY, overrides)
+    vocab = load_vocab(VOCAB)
+    discriminator_config = config.discriminator_config(vocab_size=len(vocab))
+    rundir.save_run_configs(model_dir, config, discriminator_config)
+    run = loop.PretrainingRun(config, discriminator_config, special_token_ids(vocab), model_dir,
+                              tf.distribute.get_strategy(), unigram=np.full(len(vocab), 1.0 / len(vocab)))
+    caplog.clear()
+    loop.train(run, _random_ids_fn(len(vocab), config), log_fn=lambda line: None)
+    return [record.message for record in caplog.records if "unigram plateau" in record.message]
+
+
+def test_the_plateau_warning_is_given_once_per_run_across_a_resume(tmp_path, caplog):
+    model_dir = str(tmp_path)
+    assert _plateau_warnings(model_dir, 2, 0.0, caplog) == []  # off in the first process
+    resumed = _plateau_warnings(model_dir, 4, 0.5, caplog)  # resumed at step 2, not given yet: still can
+    assert len(resumed) == 1 and "step 4 of 4" in resumed[0]
+    assert _plateau_warnings(model_dir, 6, 0.5, caplog) == []  # resumed at step 4: already given in this run

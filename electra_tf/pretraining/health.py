@@ -130,12 +130,13 @@ def describe(metrics):
 
 class PlateauWatch:
     """Warns once (absl warning) when `fraction` of `train_steps` has passed and neither network has left the
-    unigram plateau (`context_learned` False), naming the settings to check; `fraction` 0 is off."""
+    unigram plateau (`context_learned` False), naming the settings to check; `fraction` 0 is off. Once per run:
+    `warned` (True when a resumed run had already warned, `PretrainingRun.plateau_warned`) silences it."""
 
-    def __init__(self, train_steps, fraction):
+    def __init__(self, train_steps, fraction, warned=False):
         self.due_step = fraction * train_steps if fraction else None
         self.train_steps = train_steps
-        self.warned = False
+        self.warned = bool(warned)
 
     def check(self, step, metrics):
         """Warns (once) when due; returns the warning or None."""

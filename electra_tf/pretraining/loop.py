@@ -75,9 +75,15 @@ class PretrainingRun:
             return None, self.step
         return (run_kernel.as_numpy_sums(state) or None), state["start"]
 
-    def set_window_state(self, sums, first_step):
-        """Records the unfinished logging window (saved with the next checkpoint; JSON floats are exact)."""
-        self.checkpoints.state.set({"start": int(first_step), **run_kernel.sums_state(sums)})
+    def plateau_warned(self):
+        """Whether the run had given its plateau warning by the restored checkpoint (`health.PlateauWatch`)."""
+        return bool((self.checkpoints.state.get() or {}).get("plateau_warned", False))
+
+    def set_window_state(self, sums, first_step, plateau_warned=False):
+        """Records the unfinished logging window and whether the plateau warning was given (saved with the next
+        checkpoint, so a resumed run warns at most once in all; JSON floats are exact)."""
+        self.checkpoints.state.set({"start": int(first_step), "plateau_warned": bool(plateau_warned),
+                                    **run_kernel.sums_state(sums)})
 
     def save(self):
         path = self.checkpoints.save(self.step)
@@ -167,7 +173,7 @@ def train(run, dataset_fn, log_fn=print, eval_dataset_fn=None):
     eval_every = (config.eval_steps or config.save_checkpoints_steps) if evaluation else None
     boundaries = run_kernel.Boundaries(config.train_steps, log=config.log_steps, save=config.save_checkpoints_steps,
                                        eval=eval_every)
-    plateau = health.PlateauWatch(config.train_steps, config.plateau_warning_fraction)
+    plateau = health.PlateauWatch(config.train_steps, config.plateau_warning_fraction, run.plateau_warned())
 
     def after(step, count, sums):
         window["sums"] = run_kernel.sum_into(window["sums"], sums)
@@ -195,7 +201,7 @@ def train(run, dataset_fn, log_fn=print, eval_dataset_fn=None):
             log_fn(evaluation(step))
 
         def save():
-            run.set_window_state(window["sums"], window["start"])
+            run.set_window_state(window["sums"], window["start"], plateau.warned)
             run.save()
             if run.is_chief:
                 curves.plot_run(run.model_dir, {"train": history,
