@@ -146,3 +146,21 @@ def test_a_trials_summary_reads_as_one_run_for_the_checkpoint_series_and_recipes
     results = trials.write_summary(str(tmp_path), records, "nsmc", "accuracy", {})
     row = checkpoint_series.score_row(100, results)
     assert row["test_accuracy"] == row["dev_accuracy"] == sorted(SCORES)[2]
+
+
+def _png_width(path):
+    with open(path, "rb") as handle:
+        return int.from_bytes(handle.read(24)[16:20], "big")  # the IHDR chunk's width
+
+
+def test_trials_png_draws_a_dev_panel_equal_to_the_test_one_once(tmp_path):
+    same = [_record(seed, score) for seed, score in [(1, 0.8), (2, 0.7)]]  # NSMC: the dev file is the test file
+    differ = [dict(record, test={"accuracy": record["dev"]["accuracy"] - 0.01}) for record in same]
+    widths = {}
+    for label, records in (("same", same), ("differ", differ)):
+        summary = trials.summarize(records)
+        trials.plot_trials(str(tmp_path / f"{label}.png"), records, summary)
+        widths[label] = _png_width(str(tmp_path / f"{label}.png"))
+        titles = [title for _, _, title in trials.plot_panels(records, summary)]
+        assert titles == (["dev = test accuracy"] if label == "same" else ["dev accuracy", "test accuracy"])
+    assert 1.5 < widths["differ"] / widths["same"] < 2.2  # one panel instead of two (same margins)

@@ -104,23 +104,41 @@ def write_table(path, records, summary):
             handle.write("\t".join([statistic, ""] + [format_value(value) for value in values]) + "\n")
 
 
+def plot_panels(records, summary):
+    """`[(split, metric, title)]`, one per panel of trials.png: a test metric equal to the dev one in every trial
+    (the dev file is the test file, as for NSMC) is one panel titled "dev = test METRIC", not two."""
+    def dev_is_test(name):
+        return (name in summary["dev"] and name in summary["test"]
+                and all(record["dev"].get(name) == record["test"].get(name) for record in records))
+
+    panels = []
+    for split, name in _columns(summary) or [("test", "none")]:
+        if dev_is_test(name):
+            if split == "dev":
+                panels.append((split, name, f"dev = test {name}"))
+        else:
+            panels.append((split, name, f"{split} {name}"))
+    return panels
+
+
 def plot_trials(path, records, summary):
-    """A PNG with one panel per metric: each trial as a point (labelled by seed), the median as a line."""
+    """A PNG with one panel per metric (`plot_panels`): each trial as a point (labelled by seed), the median as
+    a line."""
     import matplotlib  # heavy: only needed for this plot
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    columns = _columns(summary) or [("test", "none")]
-    figure, axes_list = pyplot.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.6), squeeze=False)
-    for axes, (split, name) in zip(axes_list[0], columns):
+    panels = plot_panels(records, summary)
+    figure, axes_list = pyplot.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    for axes, (split, name, title) in zip(axes_list[0], panels):
         points = [(record["seed"], record[split][name]) for record in records if name in record[split]]
         positions = np.arange(len(points))
         axes.scatter(positions, [value for _, value in points], color="tab:blue", zorder=3, label="trial")
         if points:
             axes.axhline(summary[split][name]["median"], color="tab:red", label="median")
         axes.set_xticks(positions, [f"seed {seed}" for seed, _ in points], rotation=45, fontsize=7)
-        axes.set_title(f"{split} {name}", fontsize=9)
+        axes.set_title(title, fontsize=9)
         axes.grid(True, alpha=0.3)
     axes_list[0][0].legend(fontsize=7)
     figure.suptitle(f"{len(records)} fine-tuning trials")
