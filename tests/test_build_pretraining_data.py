@@ -241,3 +241,35 @@ def test_worker_processes_pay_off_only_for_large_inputs():
     assert worker_processes(2, 40, 300 * megabyte, cpu_count=16) == 2
     assert worker_processes(2, 40, 300 * megabyte, cpu_count=2) == 1  # one process already uses both cores
     assert worker_processes(8, 3, 10 ** 12, cpu_count=96) == 3 and worker_processes(1, 100, 10 ** 12, 96) == 1
+
+
+def _records(directory):
+    files = sorted(tf.io.gfile.glob(os.path.join(directory, "*.tfrecord*")))
+    return [record.numpy() for record in tf.data.TFRecordDataset(files)]
+
+
+def test_heldout_shards_are_set_aside_deterministically_and_not_counted(tmp_path, vocab_file):
+    from electra_tf.data import schema
+    from electra_tf.data.pretraining_dataset import parse_examples
+
+    corpus = tmp_path / "corpus.txt"
+    write_corpus(corpus, 60, seed=4)
+    kwargs = dict(max_seq_length=MAX_LENGTH, num_shards=4, progress=False, heldout_shards=1)
+    stats = build_pretraining_data(str(corpus), vocab_file, str(tmp_path / "a"), **kwargs)
+    build_pretraining_data(str(corpus), vocab_file, str(tmp_path / "b"), **kwargs)
+    heldout = schema.heldout_dir(str(tmp_path / "a"))
+    assert heldout == str(tmp_path / "a" / "heldout")
+    assert read_shards(tmp_path / "a" / "heldout") == read_shards(tmp_path / "b" / "heldout")  # deterministic
+    assert list(read_shards(tmp_path / "a")) == [schema.shard_name(index, 4) for index in range(3)]
+    train, held = _records(str(tmp_path / "a")), _records(heldout)  # the training glob misses heldout/
+    assert held and not set(train) & set(held)
+    assert stats["heldout"]["shards"] == [{"file": schema.shard_name(3, 4), "examples": len(held)}]
+    assert stats["examples"] == len(train) and schema.read_stats(heldout)["examples"] == len(held)
+    counts = np.zeros(stats["vocab_size"], np.int64)  # token_counts describe the training records only
+    for batch in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(os.path.join(str(tmp_path / "a"), "*.tfrecord*")))
+                                         ).batch(256).map(lambda records: parse_examples(records, MAX_LENGTH)):
+        counts += np.bincount(batch["input_ids"].numpy()[batch["input_mask"].numpy() == 1], minlength=len(counts))
+    np.testing.assert_array_equal(stats["token_counts"], counts)
+    assert schema.heldout_dir(str(tmp_path / "none")) is None
+    with pytest.raises(ValueError, match="--heldout_shards=4"):
+        build_pretraining_data(str(corpus), vocab_file, str(tmp_path / "c"), **dict(kwargs, heldout_shards=4))

@@ -2,7 +2,8 @@
 
     python -m electra_tf.data.build_pretraining_data --input 'corpus/*.txt' --vocab vocab.txt \
         --output_dir gs://bucket/pretrain_data --max_seq_length 128 [--num_shards N] [--num_workers W] \
-        [--seed S] [--cleaning none|koelectra|kcelectra] [--noblanks_separate_docs] [--overwrite]
+        [--seed S] [--cleaning none|koelectra|kcelectra] [--noblanks_separate_docs] [--heldout_shards K] \
+        [--overwrite]
 
 Input: one sentence per line (lines end at LF or CR LF), a blank line between documents (each file also ends a
 document); with ``--noblanks_separate_docs`` blank lines are skipped and each file is one document. Lines are
@@ -15,7 +16,12 @@ of length ``max_seq_length`` (readable by the original ELECTRA code), and ``stat
 
 ``stats.json`` holds ``token_counts`` (each id's real occurrences) and ``unigram_entropy`` (nats) of the tokens
 that can be masked (all but [CLS]/[SEP]/[MASK]/[PAD]): pre-training's health metrics compare the generator's
-[MASK] loss with it.
+[MASK] loss with it. They count the training shards only (what the model trains on).
+
+Held-out shards: ``--heldout_shards K`` writes the last K of the ``num_shards`` shards (the end of the corpus, so
+the split is fixed by the input and the shard count) to ``OUTPUT/heldout/`` instead, with their own
+``stats.json``; the training glob of OUTPUT does not reach them, and ``stats.json``'s ``heldout`` names them
+(files, examples). Pre-training without ``--eval_data_dir`` evaluates on them.
 
 Modules: `shard_plan` (byte ranges per shard), `corpus_blocks` (reading and normalizing), `shard_pipeline`
 (tokenizing, packing and writing, worker processes); this one checks the arguments, publishes the shards
@@ -65,7 +71,9 @@ from electra_tf.tokenization import (SENTENCEPIECE_FILES, TOKENIZER_FILES, load_
 
 
 LEGACY_INCOMPLETE = ".incomplete-"  # partial work that earlier versions kept inside output_dir
-OUR_FILES = {schema.STATS_FILE, *TOKENIZER_FILES, *SENTENCEPIECE_FILES}
+OUR_FILES = {schema.STATS_FILE, schema.HELDOUT_DIR, *TOKENIZER_FILES, *SENTENCEPIECE_FILES}
+# what the held-out directory's stats.json repeats of the main one (pre-training's check_shards reads them)
+HELDOUT_STATS = ("vocab_file", "vocab_size", "vocab_sha256", "vocab_kind", "max_seq_length", "seed", "cleaning")
 
 
 def _ours(name):
@@ -98,7 +106,8 @@ def _merge_stats(results):
 
 
 def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, num_shards=None, num_workers=1,
-                           seed=0, cleaning="none", blanks_separate_docs=True, overwrite=False, progress=True):
+                           seed=0, cleaning="none", blanks_separate_docs=True, overwrite=False, progress=True,
+                           heldout_shards=0):
     """Builds the shards and ``stats.json`` in `output_dir`; returns the statistics (also in stats.json).
 
     Args:
@@ -115,6 +124,8 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
       blanks_separate_docs: blank lines end documents; if False each file is one document.
       overwrite: allow a non-empty `output_dir` (its earlier shards are replaced once the new ones are done).
       progress: show a progress bar over the bytes read.
+      heldout_shards: the last this many shards go to ``OUTPUT/heldout/`` (held-out evaluation), not training;
+        must be less than the number of shards.
     """
     check_cleaning(cleaning)
     if max_seq_length < 5:
@@ -135,11 +146,19 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
         raise ValueError(f"--input: Empty corpus: the input files {files} hold no text")
     _check_output_dir(output_dir, overwrite)
     num_shards = num_shards or default_num_shards(total_bytes)
+    if not 0 <= heldout_shards < num_shards:
+        raise ValueError(f"--heldout_shards={heldout_shards} must be at least 0 and less than the {num_shards} "
+                         "shards (--num_shards)")
     plan = plan_shards(files, num_shards, blanks_separate_docs)
+    first_heldout = num_shards - heldout_shards
 
     names = [schema.shard_name(index, num_shards) for index in range(num_shards)]
     with io_utils.partial_directory(output_dir) as temporary_dir:
-        tasks = [ShardTask(index=index, pieces=pieces, path=os.path.join(temporary_dir, names[index]),
+        directories = [temporary_dir if index < first_heldout else os.path.join(temporary_dir, schema.HELDOUT_DIR)
+                       for index in range(num_shards)]
+        for directory in set(directories):
+            tf.io.gfile.makedirs(directory)
+        tasks = [ShardTask(index=index, pieces=pieces, path=os.path.join(directories[index], names[index]),
                            vocab_file=os.fspath(vocab_file), max_seq_length=int(max_seq_length), seed=int(seed),
                            cleaning=cleaning, blanks_separate_docs=bool(blanks_separate_docs))
                  for index, pieces in enumerate(plan)]
@@ -147,7 +166,7 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
                   disable=not progress) as bar:
             processes = worker_processes(num_workers, num_shards, total_bytes)
             results = run_tasks(tasks, processes, bar.update)
-        stats = _merge_stats(results)
+        stats = _merge_stats(results[:first_heldout])
         if stats["examples"] == 0:
             raise ValueError(f"--input: Empty corpus: no tokens in the input files {files} "
                              f"({stats['lines']} lines, {stats['empty_lines']} blank)")
@@ -159,7 +178,15 @@ def build_pretraining_data(inputs, vocab_file, output_dir, max_seq_length=128, n
             max_seq_length=int(max_seq_length), seed=int(seed), cleaning=cleaning,
             blanks_separate_docs=bool(blanks_separate_docs), num_shards=num_shards, worker_processes=processes,
             shards=[{"file": name, "examples": result["examples"], "input_bytes": task.input_bytes}
-                    for name, result, task in zip(names, results, tasks)])
+                    for name, result, task in zip(names, results, tasks)][:first_heldout])
+        if heldout_shards:
+            heldout = _merge_stats(results[first_heldout:])
+            heldout.update({key: stats[key] for key in HELDOUT_STATS}, shards=[
+                {"file": name, "examples": result["examples"]}
+                for name, result in zip(names[first_heldout:], results[first_heldout:])])
+            schema.write_stats(os.path.join(temporary_dir, schema.HELDOUT_DIR), heldout)
+            stats["heldout"] = {"dir": schema.HELDOUT_DIR, "examples": heldout["examples"],
+                                "shards": heldout["shards"]}
         save_tokenizer_files(vocab_file, temporary_dir)  # run_pretraining.py finds the vocabulary beside the shards
         schema.write_stats(temporary_dir, stats)
         # one swap publishes everything; files of output_dir that no build writes stay
@@ -183,6 +210,9 @@ def _define_flags():
     flags.DEFINE_enum("cleaning", "none", ["none", "koelectra", "kcelectra"], "Text cleaning preset (NFC always).")
     flags.DEFINE_bool("blanks_separate_docs", True,
                       "Blank lines separate documents; --noblanks_separate_docs: each file is one document.")
+    flags.DEFINE_integer("heldout_shards", 0, "Set the last this many shards aside in OUTPUT_DIR/heldout/ for "
+                         "held-out evaluation (not trained on; pre-training without --eval_data_dir uses them).",
+                         lower_bound=0)
     flags.DEFINE_bool("overwrite", False, "Replace the shards of a non-empty output_dir.")
     return flags.FLAGS
 
@@ -192,10 +222,14 @@ def main(argv):
     flag_values = flags.FLAGS
     stats = build_pretraining_data(flag_values.input, flag_values.vocab, flag_values.output_dir, flag_values.max_seq_length,
                   flag_values.num_shards, flag_values.num_workers, flag_values.seed, flag_values.cleaning,
-                  flag_values.blanks_separate_docs, flag_values.overwrite)
+                  flag_values.blanks_separate_docs, flag_values.overwrite,
+                  heldout_shards=flag_values.heldout_shards)
     print(f"{stats['examples']} examples from {stats['documents']} documents in {stats['num_shards']} shard(s) "
           f"→ {flag_values.output_dir} (padding {stats['padding_fraction']:.1%}, "
           f"{stats['truncated_tokens']} tokens truncated, {stats['invalid_utf8_lines']} invalid-UTF-8 lines)")
+    if "heldout" in stats:
+        print(f"{stats['heldout']['examples']} held-out examples in {len(stats['heldout']['shards'])} shard(s) "
+              f"→ {os.path.join(flag_values.output_dir, schema.HELDOUT_DIR)} (not trained on)")
 
 
 if __name__ == "__main__":

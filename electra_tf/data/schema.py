@@ -17,6 +17,7 @@ FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 SHARD_PREFIX = "pretrain_data.tfrecord"
 SHARD_GLOB = "*.tfrecord*"  # what the reader takes from a data directory: ours and other TFRecord shards
 STATS_FILE = "stats.json"
+HELDOUT_DIR = "heldout"  # DATA_DIR/heldout/: the shards the corpus builder set aside (--heldout_shards)
 
 
 def shard_name(index, num_shards):
@@ -47,6 +48,13 @@ def read_stats(directory):
     """The ``stats.json`` of `directory` as a dict, or None when there is none."""
     path = stats_path(directory)
     return read_json(path) if tf.io.gfile.exists(path) else None
+
+
+def heldout_dir(directory):
+    """`directory`/heldout when the corpus builder set held-out shards aside there (``heldout`` in its
+    ``stats.json``), else None."""
+    stats = read_stats(directory) or {}
+    return os.path.join(directory, stats["heldout"]["dir"]) if stats.get("heldout") else None
 
 
 def vocab_sha256(vocab_file):

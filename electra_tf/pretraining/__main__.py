@@ -19,7 +19,7 @@ from absl import flags, logging
 from electra_tf import cli, config_files, distribute, plan, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
-from electra_tf.data.schema import read_stats, shard_files
+from electra_tf.data.schema import heldout_dir, read_stats, shard_files
 from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.metrics import unigram_from_counts
@@ -30,7 +30,8 @@ hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json), or
                          "JSON object overriding settings of --config.")
 flags.DEFINE_string("data_dir", None, "Directory of the TFRecord shards (and, by default, vocab.txt).")
 flags.DEFINE_string("eval_data_dir", None, "Held-out shards (built like --data_dir's, same vocabulary), evaluated "
-                    "every eval_steps steps (default save_checkpoints_steps) on eval_batches batches.")
+                    "every eval_steps steps (default save_checkpoints_steps) on eval_batches batches; default: "
+                    "DATA_DIR/heldout/ when the corpus builder set shards aside (--heldout_shards).")
 flags.DEFINE_string("vocab", None, "vocab.txt; default: DATA_DIR/vocab.txt.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs and exports go here.")
 flags.DEFINE_string("init_checkpoint", None,
@@ -67,15 +68,19 @@ def main(argv):
     vocab = load_vocab(vocab_file)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     # Every consistency check comes before the first write to --model_dir.
+    eval_data_dir = FLAGS.eval_data_dir
     if not FLAGS.export_only:
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
         check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
-        if FLAGS.eval_data_dir:
+        if not eval_data_dir and heldout_dir(FLAGS.data_dir):
+            eval_data_dir = heldout_dir(FLAGS.data_dir)
+            logging.info("Held-out evaluation on %s (the corpus builder's --heldout_shards)", eval_data_dir)
+        if eval_data_dir:
             try:
-                check_shards(shard_files(FLAGS.eval_data_dir), config.max_seq_length, vocab_file, len(vocab))
+                check_shards(shard_files(eval_data_dir), config.max_seq_length, vocab_file, len(vocab))
             except (FileNotFoundError, ValueError) as error:
-                raise type(error)(f"--eval_data_dir {FLAGS.eval_data_dir}: {error}") from error
+                raise type(error)(f"--eval_data_dir {eval_data_dir}: {error}") from error
     rundir.check_run_configs(FLAGS.model_dir, config, discriminator_config)
     strategy = distribute.strategy_from_flags(FLAGS)
     distribute.log_strategy(strategy)
@@ -94,8 +99,8 @@ def main(argv):
             transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
-        eval_dataset_fn = FLAGS.eval_data_dir and make_pretraining_input_fn(
-            shard_files(FLAGS.eval_data_dir), config.max_seq_length, config.train_batch_size, is_training=False)
+        eval_dataset_fn = eval_data_dir and make_pretraining_input_fn(
+            shard_files(eval_data_dir), config.max_seq_length, config.train_batch_size, is_training=False)
         # raises Preempted (exit 143) on SIGTERM
         loop.train(run, dataset_fn, log_fn=logging.info, eval_dataset_fn=eval_dataset_fn or None)
     if run.is_chief:
