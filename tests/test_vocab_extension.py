@@ -21,7 +21,7 @@ VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
 TINY = os.path.join(ROOT, "configs", "pretrain", "tiny.json")
 EMBEDDINGS, BIAS = "electra/embeddings/word_embeddings/weight:0", "generator_lm_head/bias:0"
 # new words, a continuation piece, a character the old vocabulary lacks ([UNK] only), and what must be skipped
-NEW = ["영화관람", "##스러움", "\u2603", "재밌었다요", "[MASK]", "[unused3]", "영화관람"]
+NEW = ["영화관람", "##스러움", "\u2603", "배우연기", "[MASK]", "[unused3]", "영화관람"]
 
 
 def _run(model_dir, tokens):
@@ -53,7 +53,7 @@ def extended(tmp_path_factory):
 def test_old_ids_and_rows_are_kept_and_new_rows_are_the_mean_of_their_pieces(extended):
     released, old, tokens, target, _ = extended
     assert tokens[:len(old)] == old
-    assert tokens[len(old):] == ["영화관람", "##스러움", "\u2603", "재밌었다요"]  # specials, dups, old ones skipped
+    assert tokens[len(old):] == ["영화관람", "##스러움", "\u2603", "배우연기"]  # specials, dups, old ones skipped
     theirs = transformers.ElectraTokenizer(vocab_file=VOCAB, do_lower_case=False, strip_accents=False)
     generator = target.pretrainer.generator
     table = generator.electra.embeddings.word_embeddings.numpy()
@@ -69,7 +69,7 @@ def test_old_ids_and_rows_are_kept_and_new_rows_are_the_mean_of_their_pieces(ext
                if i != theirs.unk_token_id]
         expected_row = old_table[ids].mean(0) if ids else old_table.mean(0)
         expected_bias = old_bias[ids].mean() if ids else old_bias.mean()
-        assert (len(ids) > 1) or token == "\u2603" or token.startswith("##"), (token, ids)
+        assert len(ids) > 1 or token == "\u2603", (token, ids)  # the fall-back only where nothing is left
         assert np.abs(table[index] - expected_row).max() <= 1e-6, token
         assert abs(bias[index] - expected_bias) <= 1e-6, token
 
@@ -94,7 +94,7 @@ def test_electra_tokenizer_of_the_export_matches_ours_on_new_tokens(extended):
     theirs = transformers.ElectraTokenizer(vocab_file=os.path.join(exported["discriminator"], "vocab.txt"),
                                            do_lower_case=False, strip_accents=False)
     ours = FastTokenizer(tokens)
-    lines = ["영화관람 재밌었다요 \u2603", "이 영화관람스러움 최고", "재밌었다요!"]
+    lines = ["영화관람 배우연기 \u2603", "이 영화관람스러움 최고 연기력", "배우연기!"]
     for line in lines:
         assert theirs.encode(line, add_special_tokens=False) == ours.encode(line), line
     assert any(i >= len(old) for line in lines for i in ours.encode(line))
