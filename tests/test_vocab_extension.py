@@ -114,3 +114,17 @@ def test_a_corpus_built_with_the_old_vocabulary_is_refused_before_anything_is_wr
     assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
     assert "stats.json" in errors[0] and "--extend_vocab" in errors[0], errors[0]
     assert not model_dir.exists()
+
+
+def test_continues_from_one_of_our_runs_with_both_networks(extended, tmp_path):
+    """A run directory as --init_checkpoint: both networks restored (and extended); TF1 checkpoints, transformers
+    directories and keras-hub presets are covered by test_pretraining_run, the fixture above and test_keras_hub."""
+    _, old, tokens, target, _ = extended
+    target.save()
+    again = _run(str(tmp_path / "again"), tokens)
+    transfer.initialize_from(again, target.model_dir)
+    for network in ("discriminator", "generator"):
+        expected = getattr(target.pretrainer, network).hf_weights()
+        actual = getattr(again.pretrainer, network).hf_weights()
+        for name, variable in expected.items():
+            np.testing.assert_array_equal(actual[name].numpy(), variable.numpy(), err_msg=f"{network} {name}")
