@@ -106,10 +106,15 @@ def test_a_corpus_built_with_the_old_vocabulary_is_refused_before_anything_is_wr
     extension = tmp_path / "new.txt"
     extension.write_text("영화관람\n", encoding="utf-8")
     model_dir = tmp_path / "model"
-    result = run_commands({"run": ["-m", "electra_tf.pretraining", f"--config={TINY}",
-                                   f"--data_dir={pretraining_shards}", f"--model_dir={model_dir}",
-                                   f"--init_checkpoint={released['discriminator']}", f"--vocab={VOCAB}",
-                                   f"--extend_vocab={extension}"]})["run"]
+    results = run_commands({"run": ["-m", "electra_tf.pretraining", f"--config={TINY}",
+                                    f"--data_dir={pretraining_shards}", f"--model_dir={model_dir}",
+                                    f"--init_checkpoint={released['discriminator']}", f"--vocab={VOCAB}",
+                                    f"--extend_vocab={extension}"],
+                            "write": ["-m", "electra_tf.pretraining.vocab_extension", f"--vocab={VOCAB}",
+                                      f"--extend_vocab={extension}", f"--output_dir={tmp_path / 'vocab'}"]})
+    result = results["run"]
+    assert results["write"].returncode == 0, results["write"].stderr[-3000:]
+    assert load_vocab(str(tmp_path / "vocab" / "vocab.txt")) == load_vocab(VOCAB) + ["영화관람"]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1, result.stderr[-3000:]
     assert "stats.json" in errors[0] and "--extend_vocab" in errors[0], errors[0]

@@ -46,7 +46,7 @@ flags.DEFINE_string("extend_vocab", None,
                     "With --init_checkpoint: a vocab.txt or a list of tokens (one per line) whose tokens the released "
                     "vocabulary (--vocab, default: the one beside --init_checkpoint) lacks are appended; new rows "
                     "start as the mean of their old pieces. Build the corpus with the extended vocabulary "
-                    "(vocab_extension.extend_vocabulary; it is written to MODEL_DIR/vocab.txt).")
+                    "(python -m electra_tf.pretraining.vocab_extension writes it; the run writes it to MODEL_DIR/vocab.txt).")
 flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --model_dir.")
 flags.DEFINE_bool("dry_run", False, "Print the plan of `python -m electra_tf.plan` (memory, accumulation, time) "
                   "for these settings and stop, before any data is read or anything written.")

@@ -5,11 +5,19 @@ A new token's row starts as the mean of the old rows of the pieces the OLD vocab
 it into; a ``##`` continuation token is split without its ``##`` (as if it began a word); a token the old
 vocabulary turns into ``[UNK]`` only starts as the mean of all old rows. Tokens are added as written: ``##x``
 is a continuation piece, ``x`` a word-initial one.
+
+    python -m electra_tf.pretraining.vocab_extension --vocab RELEASED/vocab.txt --extend_vocab FILE \
+        --output_dir DIR
+
+writes DIR/vocab.txt (and the tokenizer files), the vocabulary to build the corpus with; pre-training with
+``--extend_vocab FILE`` computes the same one.
 """
 
 import numpy as np
+from absl import flags
 
-from electra_tf.tokenization import FastTokenizer, load_vocab, special_token_ids
+from electra_tf import cli
+from electra_tf.tokenization import FastTokenizer, load_vocab, save_wordpiece_files, special_token_ids
 from electra_tf.vocab import merge_vocabularies
 
 # The arrays (transformers TF names) with one row per token: the tied word embeddings and the generator's bias.
@@ -50,3 +58,18 @@ def grow_arrays(arrays, old_size, pieces, source="--init_checkpoint"):
         grown[name] = np.concatenate([value, np.asarray(rows, dtype=value.dtype).reshape(
             (len(rows),) + value.shape[1:])])
     return grown
+
+
+def main(argv):
+    del argv
+    tokens, report = extend_vocabulary(load_vocab(flags.FLAGS.vocab), flags.FLAGS.extend_vocab)
+    path = save_wordpiece_files(tokens, flags.FLAGS.output_dir)
+    print(f"wrote {path} ({report['trained_tokens']} + {report['added']} tokens)")
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("vocab", None, "The released vocab.txt.")
+    flags.DEFINE_string("extend_vocab", None, "A vocab.txt or a list of tokens (one per line) to append.")
+    flags.DEFINE_string("output_dir", None, "Directory for the extended vocab.txt and tokenizer files.")
+    flags.mark_flags_as_required(["vocab", "extend_vocab", "output_dir"])
+    cli.run(main)
