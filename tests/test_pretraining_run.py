@@ -1,5 +1,6 @@
 """run_pretraining.py on real shards of the sample corpus: exact resume after kill -9 and SIGTERM (exit 143),
-NaN stop, continuing from an original TF1 checkpoint, and export."""
+with two accumulated micro-batches per optimizer step, NaN stop, continuing from an original TF1 checkpoint, and
+export."""
 
 import json
 import os
@@ -25,6 +26,7 @@ VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
 TINY = os.path.join(ROOT, "configs", "pretrain", "tiny.json")
 SHORT = {"train_steps": 60, "save_checkpoints_steps": 20, "log_steps": 20, "steps_per_execution": 5,
          "warmup_steps": 5, "eval_batches": 2}
+ACCUMULATED = {**SHORT, "gradient_accumulation_steps": 2}  # killed between optimizer steps of two micro-batches
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def _wait_for(path, process, timeout=240):
 @pytest.fixture(scope="module")
 def uninterrupted(shards, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("uninterrupted") / "model")
-    result = subprocess.run(_command(shards, model_dir, SHORT), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(_command(shards, model_dir, ACCUMULATED), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return model_dir
 
@@ -65,7 +67,7 @@ def _history(model_dir, name="metrics.json"):
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_interrupted_run_resumes_to_the_uninterrupted_result(shards, uninterrupted, tmp_path, kill_signal):
     model_dir = str(tmp_path / "model")
-    process = subprocess.Popen(_command(shards, model_dir, SHORT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    process = subprocess.Popen(_command(shards, model_dir, ACCUMULATED), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     _wait_for(os.path.join(model_dir, "ckpt-20.index"), process)
     process.send_signal(kill_signal)
@@ -76,7 +78,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(shards, uninterrupt
         assert not os.path.exists(os.path.join(model_dir, "export"))
     interrupted_at = int(tf.train.latest_checkpoint(model_dir).rsplit("-", 1)[1])
     assert 20 <= interrupted_at < 60
-    result = subprocess.run(_command(shards, model_dir, SHORT), capture_output=True, text=True, timeout=600)
+    result = subprocess.run(_command(shards, model_dir, ACCUMULATED), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"at step {interrupted_at}" in result.stderr
     assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-60")

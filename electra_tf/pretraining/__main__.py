@@ -11,6 +11,7 @@ settings before anything is written.
 """
 
 import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -20,10 +21,12 @@ from electra_tf import cli, config_files, distribute, plan, rundir
 from electra_tf import hparams as hparams_lib
 from electra_tf.data.pretraining_dataset import check_shards, make_pretraining_input_fn
 from electra_tf.data.schema import heldout_dir, read_stats, shard_files
+from electra_tf.pretrained import find_vocab
 from electra_tf.pretraining import loop, transfer
+from electra_tf.pretraining.vocab_extension import extend_vocabulary
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.metrics import unigram_from_counts
-from electra_tf.tokenization import load_vocab, special_token_ids
+from electra_tf.tokenization import WORDPIECE, load_vocab, save_wordpiece_files, special_token_ids, vocab_kind
 
 FLAGS = flags.FLAGS
 hparams_lib.define_flags("Pre-training preset JSON (configs/pretrain/*.json), or a preset's name (e.g. tiny).",
@@ -40,6 +43,11 @@ flags.DEFINE_string("init_checkpoint", None,
 flags.DEFINE_string("init_generator_checkpoint", None,
                     "transformers generator directory to start the generator from (with a transformers "
                     "--init_checkpoint).")
+flags.DEFINE_string("extend_vocab", None,
+                    "With --init_checkpoint: a vocab.txt or a list of tokens (one per line) whose tokens the released "
+                    "vocabulary (--vocab, default: the one beside --init_checkpoint) lacks are appended; new rows "
+                    "start as the mean of their old pieces. Build the corpus with the extended vocabulary "
+                    "(python -m electra_tf.pretraining.vocab_extension writes it; the run writes it to MODEL_DIR/vocab.txt).")
 flags.DEFINE_bool("export_only", False, "Only export the latest checkpoint of --model_dir.")
 flags.DEFINE_bool("dry_run", False, "Print the plan of `python -m electra_tf.plan` (memory, accumulation, time) "
                   "for these settings and stop, before any data is read or anything written.")
@@ -58,6 +66,30 @@ def shard_unigram(data_dir, special_ids):
     return unigram_from_counts(counts, special_ids)
 
 
+def extended_vocabulary(model_dir, extend_vocab, vocab, init_checkpoint):
+    """`(vocab_file, (old_tokens, tokens))` of `--extend_vocab`: the released vocabulary extended, written to a
+    scratch vocab.txt (nothing goes to `model_dir` before the checks), or MODEL_DIR/vocab.txt when a resumed run
+    holds it already (it must be the same extension: a run is never extended twice)."""
+    if not init_checkpoint:
+        raise ValueError("--extend_vocab needs --init_checkpoint (a fresh model takes the extended vocab.txt as "
+                         "--vocab)")
+    old_file = vocab or find_vocab(init_checkpoint)
+    if not old_file:
+        raise ValueError(f"--extend_vocab: no vocab.txt beside --init_checkpoint {init_checkpoint}: pass the "
+                         "released vocabulary as --vocab")
+    if vocab_kind(old_file) != WORDPIECE:
+        raise ValueError(f"--extend_vocab: {old_file} is not a WordPiece vocabulary")
+    old_tokens = load_vocab(old_file)
+    tokens, _ = extend_vocabulary(old_tokens, extend_vocab)
+    run_file = os.path.join(model_dir, "vocab.txt")
+    if tf.io.gfile.exists(run_file):
+        if load_vocab(run_file) != tokens:
+            raise ValueError(f"--extend_vocab: {run_file} (this run's vocabulary) is not {old_file} extended with "
+                             f"{extend_vocab}")
+        return run_file, (old_tokens, tokens)
+    return save_wordpiece_files(tokens, tempfile.mkdtemp()), (old_tokens, tokens)
+
+
 def main(argv):
     del argv
     config = PretrainingConfig.from_json_file(config_files.resolve(FLAGS.config, "pretrain"), FLAGS.hparams)
@@ -65,6 +97,12 @@ def main(argv):
         plan.plan_from_flags(FLAGS, config, len(load_vocab(FLAGS.vocab)) if FLAGS.vocab else None)
         return
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
+    extension = None
+    if FLAGS.extend_vocab:
+        vocab_file, extension = extended_vocabulary(FLAGS.model_dir, FLAGS.extend_vocab, FLAGS.vocab,
+                                                    FLAGS.init_checkpoint)
+    elif FLAGS.export_only and not FLAGS.vocab and tf.io.gfile.exists(os.path.join(FLAGS.model_dir, "vocab.txt")):
+        vocab_file = os.path.join(FLAGS.model_dir, "vocab.txt")  # an extended run's
     vocab = load_vocab(vocab_file)
     discriminator_config = config.discriminator_config(vocab_size=len(vocab))
     # Every consistency check comes before the first write to --model_dir.
@@ -72,7 +110,13 @@ def main(argv):
     if not FLAGS.export_only:
         if not FLAGS.data_dir:
             raise ValueError("--data_dir is required for training")
-        check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
+        try:
+            check_shards(shard_files(FLAGS.data_dir), config.max_seq_length, vocab_file, len(vocab))
+        except ValueError as error:
+            if extension:
+                raise ValueError(f"--extend_vocab {FLAGS.extend_vocab}: the corpus must be built with the extended "
+                                 f"vocabulary ({len(vocab)} tokens): {error}") from error
+            raise
         if not eval_data_dir and heldout_dir(FLAGS.data_dir):
             eval_data_dir = heldout_dir(FLAGS.data_dir)
             logging.info("Held-out evaluation on %s (the corpus builder's --heldout_shards)", eval_data_dir)
@@ -95,8 +139,10 @@ def main(argv):
     else:
         if run.is_chief:
             rundir.save_run_configs(FLAGS.model_dir, config, discriminator_config)
+            if extension and vocab_file != os.path.join(FLAGS.model_dir, "vocab.txt"):
+                vocab_file = save_wordpiece_files(vocab_file, FLAGS.model_dir)  # export and resume use it
         if FLAGS.init_checkpoint and not tf.train.latest_checkpoint(FLAGS.model_dir):
-            transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint)
+            transfer.initialize_from(run, FLAGS.init_checkpoint, FLAGS.init_generator_checkpoint, extension)
         dataset_fn = make_pretraining_input_fn(shard_files(FLAGS.data_dir), config.max_seq_length,
                                           config.train_batch_size, is_training=True, seed=config.seed)
         eval_dataset_fn = eval_data_dir and make_pretraining_input_fn(
