@@ -82,13 +82,15 @@ class TrainingStep:
             return tf.nest.map_structure(lambda value: value if value.shape.rank == 0 else value[index], split)
 
         def summed(index, outputs, gradients):
-            more_outputs, more_gradients = self._forward_backward(*micro_batch(index))
+            # the next micro-batch starts once the sums so far exist: one micro-batch's activations alive at a time
+            with tf.control_dependencies([gradient for gradient in gradients if gradient is not None]):
+                more_outputs, more_gradients = self._forward_backward(*micro_batch(tf.identity(index)))
             return (index + 1, tf.nest.map_structure(tf.add, outputs, more_outputs),
                     [total + gradient for total, gradient in zip(gradients, more_gradients)])
 
         outputs, gradients = self._forward_backward(*micro_batch(0))
         _, outputs, gradients = tf.while_loop(lambda index, *_: index < count, summed,
-                                              (tf.constant(1), outputs, gradients))
+                                              (tf.constant(1), outputs, gradients), parallel_iterations=1)
         return outputs, gradients
 
 

@@ -10,7 +10,9 @@ MODEL/export/{discriminator,generator}. The vocabulary, shards and an existing M
 settings before anything is written.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import keras
@@ -87,7 +89,9 @@ def extended_vocabulary(model_dir, extend_vocab, vocab, init_checkpoint):
             raise ValueError(f"--extend_vocab: {run_file} (this run's vocabulary) is not {old_file} extended with "
                              f"{extend_vocab}")
         return run_file, (old_tokens, tokens)
-    return save_wordpiece_files(tokens, tempfile.mkdtemp()), (old_tokens, tokens)
+    scratch = tempfile.mkdtemp(prefix="extended_vocab_")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # a killed run leaves only this, in the temp dir
+    return save_wordpiece_files(tokens, scratch), (old_tokens, tokens)
 
 
 def main(argv):
