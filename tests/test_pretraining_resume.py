@@ -247,3 +247,19 @@ def test_the_plateau_warning_is_given_once_per_run_across_a_resume(tmp_path, cap
     resumed = _plateau_warnings(model_dir, 4, 0.5, caplog)  # resumed at step 2, not given yet: still can
     assert len(resumed) == 1 and "step 4 of 4" in resumed[0]
     assert _plateau_warnings(model_dir, 6, 0.5, caplog) == []  # resumed at step 4: already given in this run
+
+
+def test_pretraining_evaluates_on_the_corpus_builders_heldout_shards(run_commands, tmp_path):
+    from electra_tf.data.build_pretraining_data import build_pretraining_data
+    from support import SAMPLE_CORPUS
+
+    data_dir, model_dir = str(tmp_path / "corpus"), str(tmp_path / "model")
+    build_pretraining_data([SAMPLE_CORPUS], VOCAB, data_dir, max_seq_length=64, num_shards=2, heldout_shards=1,
+                           progress=False)
+    result = run_commands({"train": ["-m", "electra_tf.pretraining", f"--config={TINY}", f"--data_dir={data_dir}",
+                                     f"--vocab={VOCAB}", f"--model_dir={model_dir}", '--hparams={"train_steps": 2, '
+                                     '"warmup_steps": 1, "log_steps": 2, "save_checkpoints_steps": 2, '
+                                     '"steps_per_execution": 1, "eval_batches": 1}']})["train"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Held-out evaluation on {os.path.join(data_dir, 'heldout')}" in result.stderr
+    assert [entry["step"] for entry in json.load(open(os.path.join(model_dir, rundir.EVAL_METRICS_FILE)))] == [2]
