@@ -84,7 +84,7 @@ class TrainingStep:
         def summed(index, outputs, gradients):
             # the next micro-batch starts once the sums so far exist: one micro-batch's activations alive at a time
             with tf.control_dependencies([gradient for gradient in gradients if gradient is not None]):
-                more_outputs, more_gradients = self._forward_backward(*micro_batch(tf.identity(index)))
+                more_outputs, more_gradients = self._forward_backward(*micro_batch(index))
             return (index + 1, tf.nest.map_structure(tf.add, outputs, more_outputs),
                     [total + gradient for total, gradient in zip(gradients, more_gradients)])
 

@@ -121,8 +121,8 @@ def main(argv):
                 raise ValueError(f"--extend_vocab {FLAGS.extend_vocab}: the corpus must be built with the extended "
                                  f"vocabulary ({len(vocab)} tokens): {error}") from error
             raise
-        if not eval_data_dir and heldout_dir(FLAGS.data_dir):
-            eval_data_dir = heldout_dir(FLAGS.data_dir)
+        if not eval_data_dir and (set_aside := heldout_dir(FLAGS.data_dir)):
+            eval_data_dir = set_aside
             logging.info("Held-out evaluation on %s (the corpus builder's --heldout_shards)", eval_data_dir)
         if eval_data_dir:
             try:

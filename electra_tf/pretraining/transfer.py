@@ -19,17 +19,20 @@ def initialize_from(run, init_checkpoint, init_generator_checkpoint=None, extens
     `extension`: ``(old_tokens, tokens)`` of `--extend_vocab` (`vocab_extension.extend_vocabulary`); the released
     per-token arrays are grown to ``tokens`` (`vocab_extension.grow_arrays`) before they are assigned."""
     pretrainer = run.pretrainer
+    if extension:
+        old_tokens, tokens = extension
+        pieces = piece_ids(old_tokens, tokens[len(old_tokens):])  # the same for both networks
 
     def assign(model, arrays, source, **options):
         if extension:
-            old_tokens, tokens = extension
-            arrays = grow_arrays(arrays, len(old_tokens), piece_ids(old_tokens, tokens[len(old_tokens):]), source)
+            arrays = grow_arrays(arrays, len(old_tokens), pieces, source)
         weights.assign_arrays(model, arrays, source, **options)
 
-    if detect_source(init_checkpoint) in ("tf1", "pretraining"):
+    kind = detect_source(init_checkpoint)
+    if kind in ("tf1", "pretraining"):
         for network in ("generator", "discriminator"):  # the discriminator's embeddings win if they differ
             model = getattr(pretrainer, network)
-            if detect_source(init_checkpoint) == "tf1":
+            if kind == "tf1":
                 _, arrays = tf1_checkpoint.read_tf1_checkpoint(init_checkpoint, network, list(model.hf_weights()))
             else:
                 _, arrays, _ = read_source(init_checkpoint, network=network)
