@@ -3,6 +3,7 @@
     python -m electra_tf.recipe --recipe koelectra-small-v3 --input 'raw/*.txt' --work_dir runs/ks3 \\
         [--scale full|tiny] [--until prepare|vocab|corpus|pretrain|export|finetune] \\
         [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc [--num_trials 5]]
+    python -m electra_tf.recipe --recipe domain-adapt --init_checkpoint RELEASED --input domain.txt --work_dir W
 
 A recipe (`configs/recipes/<name>.json`, shipped in the package: see `config_files`) holds the `prepare`,
 `vocab`, `corpus`, `pretrain` and `finetune` settings with a source (or an assumption) for each value; the
@@ -17,6 +18,10 @@ a line saying why. A killed stage simply runs again (the commands themselves res
 checkpoint); a stage that resumes from its output directory and must re-run because something changed first
 moves that output aside to `WORK/.stale/`. `--scale tiny` keeps the recipe's text preparation and vocabulary
 options but swaps in the tiny model, step counts, vocabulary and sequence length, so a laptop finishes in minutes.
+
+A continuation recipe (one with a `continue` section: `domain-adapt`) continues a released model
+(`--init_checkpoint`) instead: its trained vocabulary is appended to the released one in an `extend` stage, and
+pre-training takes the released architecture (`released_settings`; at either scale) and the section's schedule.
 """
 
 import collections
@@ -671,8 +676,7 @@ def define_flags():
     flags.DEFINE_string("hparams", None, "JSON overrides for the pre-training config, on top of the recipe's.")
     flags.DEFINE_string("init_checkpoint", None, "Continuation recipes (domain-adapt): the released model to continue "
                         "(transformers discriminator directory, keras-hub preset, original TF1 checkpoint or one of "
-                        "our runs); its architecture is the run's (`python -m electra_tf.pretraining "
-                        "--init_checkpoint`).")
+                        "our runs); the run takes its architecture and continues from its weights.")
     flags.DEFINE_string("init_generator_checkpoint", None, "Continuation recipes: the released transformers "
                         "generator directory (default: a fresh generator, unless --init_checkpoint holds both).")
     flags.DEFINE_string("vocab", None, "Continuation recipes: the released vocab.txt to extend (default: the one "
