@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import transformers
 from conftest import padded_pair_batch
-from support import released_shape_run
+from support import RELEASED_HPARAMS, released_shape_run
 
+from electra_tf import recipe
 from electra_tf.pretraining import transfer
 from electra_tf.pretraining.vocab_extension import extend_vocabulary
 from electra_tf.tokenization import FastTokenizer, load_vocab, save_wordpiece_files
@@ -114,6 +115,9 @@ def test_continues_from_one_of_our_runs_with_both_networks(extended, tmp_path):
     target.save()
     again = released_shape_run(str(tmp_path / "again"), tokens)
     transfer.initialize_from(again, target.model_dir)
+    released = recipe.released_settings(target.model_dir)  # the domain-adapt recipe takes the run's shape
+    assert released["model_overrides"]["intermediate_size"] == RELEASED_HPARAMS["model_overrides"]["intermediate_size"]
+    assert released["generator_hidden_size"] == RELEASED_HPARAMS["generator_hidden_size"]
     for network in ("discriminator", "generator"):
         expected = getattr(target.pretrainer, network).hf_weights()
         actual = getattr(again.pretrainer, network).hf_weights()
