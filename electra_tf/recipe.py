@@ -196,11 +196,15 @@ def released_settings(init_checkpoint, init_generator_checkpoint=None):
     settings = {"model_overrides": {field.name: getattr(discriminator, field.name)
                                     for field in dataclasses.fields(ElectraConfig)
                                     if field.name not in NOT_ARCHITECTURE}}
-    if init_generator_checkpoint:
+    both = detect_source(init_checkpoint) in ("tf1", "pretraining")  # pre-training restores both networks
+    if both and init_generator_checkpoint:
+        raise RecipeError(f"--init_generator_checkpoint: --init_checkpoint {init_checkpoint} holds both networks "
+                          "(an original TF1 checkpoint or one of our runs): its generator is the one continued")
+    if both:
+        flag, generator = "--init_checkpoint", config_of(init_checkpoint, "--init_checkpoint", "generator")
+    elif init_generator_checkpoint:
         flag, generator = "--init_generator_checkpoint", config_of(init_generator_checkpoint,
                                                                    "--init_generator_checkpoint", "generator")
-    elif detect_source(init_checkpoint) in ("tf1", "pretraining"):
-        flag, generator = "--init_checkpoint", config_of(init_checkpoint, "--init_checkpoint", "generator")
     else:
         return settings  # the generator starts fresh, at the pretrain config's size
     settings.update(generator_hidden_size=generator.hidden_size / discriminator.hidden_size,
@@ -697,6 +701,9 @@ def main(argv):
                   FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)),
                   num_trials=FLAGS.num_trials, init_checkpoint=FLAGS.init_checkpoint,
                   init_generator_checkpoint=FLAGS.init_generator_checkpoint, released_vocab=FLAGS.vocab)
+    if FLAGS.until and FLAGS.until not in [stage.name for stage in stages]:
+        raise RecipeError(f"--until {FLAGS.until}: recipe {recipe['name']} has no such stage (its stages: "
+                          f"{', '.join(stage.name for stage in stages)})")
     check_paths(FLAGS.input, FLAGS.merge_vocab, FLAGS.finetune_data_dir)
     pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))

@@ -140,6 +140,8 @@ def test_continues_from_an_original_tf1_checkpoint_and_exports_it(tmp_path):
     assert released["model_overrides"]["intermediate_size"] == source.pretrainer.discriminator.config.intermediate_size
     assert (released["generator_hidden_size"], released["generator_layers"]) == (
         source.config.generator_hidden_size, source.config.generator_layers)
+    with pytest.raises(recipe.RecipeError, match=r"^--init_generator_checkpoint: .* holds both networks"):
+        recipe.released_settings(str(tmp_path / "original" / "model.ckpt-1"), str(tmp_path / "source"))
     for network in ("discriminator", "generator"):
         expected = weights.model_arrays(getattr(source.pretrainer, network))
         actual = weights.model_arrays(getattr(target.pretrainer, network))

@@ -578,24 +578,27 @@ def test_domain_adapt_refuses_what_cannot_continue(tmp_path):
         recipes.plan(recipe, ["d.txt"], "w", init_checkpoint=released, released_vocab=str(tmp_path / "missing.txt"))
 
 
-def test_domain_adapt_without_init_checkpoint_and_a_seed_recipe_with_one_give_one_error_line(run_commands,
-                                                                                              tmp_path):
+def test_domain_adapt_flags_misused_give_one_error_line(run_commands, tmp_path):
     raw = tmp_path / "raw.txt"
     raw.write_text("도메인 문장\n", encoding="utf-8")
     common = [f"--input={raw}", "--scale=tiny"]
     results = run_commands({
         "missing": ["-m", "electra_tf.recipe", "--recipe=domain-adapt", *common, f"--work_dir={tmp_path / 'a'}"],
         "seed": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", *common, f"--work_dir={tmp_path / 'b'}",
-                 f"--init_checkpoint={tmp_path}"]})
+                 f"--init_checkpoint={tmp_path}"],
+        "until": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", *common, f"--work_dir={tmp_path / 'c'}",
+                  "--until=extend"]})
     for key, expected in (("missing", "error: --init_checkpoint is required by recipe domain-adapt: the released "
                                       "model to continue ("),
                           ("seed", "error: --init_checkpoint: recipe koelectra-small-v3 trains a model from scratch "
-                                   "on its own vocabulary; to continue a released model use --recipe domain-adapt")):
+                                   "on its own vocabulary; to continue a released model use --recipe domain-adapt"),
+                          ("until", "error: --until extend: recipe koelectra-small-v3 has no such stage (its stages: "
+                                    "prepare, vocab, corpus, pretrain, export)")):
         result = results[key]
         assert result.returncode == 2, result.stderr[-2000:]
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), result.stderr[-2000:]
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written
+    assert not any((tmp_path / name).exists() for name in "abc")  # nothing written
 
 
 # a few dozen lines of one domain, its words absent from the sample vocabulary
