@@ -234,6 +234,7 @@ def continuation_settings(recipe, scale, init_checkpoint, init_generator_checkpo
 
 
 def continuation_recipes():
+    """The names of the packaged continuation recipes (`is_continuation`)."""
     return [name for name in recipe_names() if is_continuation(load_recipe(name))]
 
 

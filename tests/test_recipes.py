@@ -558,6 +558,10 @@ def test_domain_adapt_plans_the_released_architecture_and_the_continuation_sched
     assert "--config=tiny" in _flags(tiny[4]) and (_hparams(tiny[4])["warmup_steps"], _hparams(tiny[4])[
         "learning_rate"]) == (3, 1e-4)
     assert "generator_hidden_size" not in _hparams(tiny[4])  # no released generator: the config's, fresh
+    finetune = recipes.plan(recipe, ["domain.txt"], "w", init_checkpoint=str(tmp_path / "released"),
+                            finetune_task="nsmc", finetune_data_dir="data/nsmc")[-1]
+    assert finetune.name == "finetune" and "--init_checkpoint=w/export/discriminator" in _flags(finetune)
+    load_hparams(finetune.inputs[0], "nsmc")
 
 
 def test_domain_adapt_refuses_what_cannot_continue(tmp_path):
