@@ -177,7 +177,8 @@ class Finetuning:
         if train_examples:
             per_epoch = steps_per_epoch(train_examples, hparams)
             self.train_steps = per_epoch * hparams.num_train_epochs
-            self.steps_text = f"{self.train_steps:,} steps ({hparams.num_train_epochs} epochs x {per_epoch:,})"
+            self.steps_text = (f"{self.train_steps:,} steps ({hparams.num_train_epochs} epochs x {per_epoch:,}, rows "
+                               f"of the full {hparams.max_seq_length} tokens)")
         self._parameters = None
 
     def with_batch(self, batch):

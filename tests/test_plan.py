@@ -61,7 +61,7 @@ def test_a_finetuning_dry_run_plans_without_data(run_commands, tmp_path):
         assert any(line.startswith("plan for tiny (task naver-ner, the tiny preset") for line in lines), lines
         assert any(line.startswith("measured peak of one step: ") for line in lines), lines
     assert "the whole run's time needs --train_examples" in results["without count"].stdout
-    assert "all 12 steps (4 epochs x 3)" in results["with count"].stdout  # ceil(20 / 8) steps, tiny's 4 epochs
+    assert "all 12 steps (4 epochs x 3, rows of the full 32 tokens)" in results["with count"].stdout  # ceil(20 / 8) steps, tiny's 4 epochs
     assert not data_dir.exists() and not output_dir.exists()
 
 
