@@ -64,6 +64,19 @@ def detect_source(path):
         "pre-training directory of this project, nor an original ELECTRA checkpoint")
 
 
+def read_config(path, network="discriminator"):
+    """The `ElectraConfig` of `network` of what `path` holds (see `detect_source`), read without its weights."""
+    source = detect_source(path)
+    if source == "transformers":
+        return ElectraConfig.from_json_file(os.path.join(path, "config.json"))
+    if source == "keras_hub":
+        return keras_hub.preset_config(path)
+    if source == "pretraining":
+        model_dir, _ = rundir.run_checkpoint(path) or (path, None)
+        return rundir.network_config(model_dir, network)
+    return tf1_checkpoint.read_tf1_checkpoint(path, network, hf_names=[])[0]
+
+
 def read_source(path, network="discriminator"):
     """Returns `(config, arrays, default_head)` of what `path` holds (see `detect_source`); `arrays` keyed by
     transformers TF names. `network` picks the network of a pre-training or TF1 checkpoint."""

@@ -3,6 +3,7 @@
     python -m electra_tf.recipe --recipe koelectra-small-v3 --input 'raw/*.txt' --work_dir runs/ks3 \\
         [--scale full|tiny] [--until prepare|vocab|corpus|pretrain|export|finetune] \\
         [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc [--num_trials 5]]
+    python -m electra_tf.recipe --recipe domain-adapt --init_checkpoint RELEASED --input domain.txt --work_dir W
 
 A recipe (`configs/recipes/<name>.json`, shipped in the package: see `config_files`) holds the `prepare`,
 `vocab`, `corpus`, `pretrain` and `finetune` settings with a source (or an assumption) for each value; the
@@ -17,6 +18,10 @@ a line saying why. A killed stage simply runs again (the commands themselves res
 checkpoint); a stage that resumes from its output directory and must re-run because something changed first
 moves that output aside to `WORK/.stale/`. `--scale tiny` keeps the recipe's text preparation and vocabulary
 options but swaps in the tiny model, step counts, vocabulary and sequence length, so a laptop finishes in minutes.
+
+A continuation recipe (one with a `continue` section: `domain-adapt`) continues a released model
+(`--init_checkpoint`) instead: its trained vocabulary is appended to the released one in an `extend` stage, and
+pre-training takes the released architecture (`released_settings`; at either scale) and the section's schedule.
 """
 
 import collections
@@ -35,8 +40,10 @@ import tensorflow as tf
 from absl import flags
 
 from electra_tf import cli, config_files, io_utils
+from electra_tf.config import ElectraConfig
 from electra_tf.data.schema import vocab_sha256 as file_sha256
 from electra_tf.hparams import field_names, parse_hparams
+from electra_tf.pretrained import detect_source, find_vocab, read_config
 from electra_tf.pretraining.config import PretrainingConfig
 
 # The directory holding the imported `electra_tf` package (a checkout, or site-packages), put first on the
@@ -44,6 +51,8 @@ from electra_tf.pretraining.config import PretrainingConfig
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE_DIR = config_files.packaged_dir("recipes")
 STAGES = ("prepare", "vocab", "corpus", "pretrain", "export", "finetune")
+# A continuation recipe (domain-adapt) extends the released vocabulary with the trained one between the two.
+CONTINUATION_STAGES = ("prepare", "vocab", "extend", "corpus", "pretrain", "export", "finetune")
 SECTIONS = {
     "prepare": ("cleaning", "min_chars", "dedupe"),
     "vocab": ("vocab_size", "num_unused", "limit_alphabet", "min_frequency", "pretokenizer", "merge_vocab"),
@@ -51,6 +60,11 @@ SECTIONS = {
     "pretrain": ("config", "overrides"),
     "finetune": ("config", "hparams"),
 }
+# The section that makes a recipe a continuation of a released model (--init_checkpoint): its schedule, on
+# top of the pretrain config's (warmup_fraction: warmup_steps as a fraction of train_steps).
+CONTINUE_SECTION = ("continue", ("learning_rate", "warmup_fraction", "train_steps"))
+# The released config's fields that are not its architecture: the run sets vocab_size from the extended vocabulary.
+NOT_ARCHITECTURE = {"vocab_size", "architectures", "id2label", "label2id", "extra"}
 # What `--scale tiny` swaps in (the recipe's cleaning, pre-tokenizer and vocabulary options stay).
 TINY = {"pretrain_config": "configs/pretrain/tiny.json", "finetune_config": "configs/finetune/tiny.json",
         "vocab_size": 4000, "max_unused": 20}
@@ -118,10 +132,11 @@ def load_recipe(name_or_path):
     except (FileNotFoundError, ValueError) as error:
         raise RecipeError(str(error)) from error
     recipe.setdefault("name", os.path.splitext(os.path.basename(path))[0])
-    unknown = set(recipe) - {"name", "description", *SECTIONS}
+    unknown = set(recipe) - {"name", "description", *SECTIONS, CONTINUE_SECTION[0]}
     if unknown:
         raise RecipeError(f"{path}: unknown section(s) {sorted(unknown)}")
-    for section, keys in SECTIONS.items():
+    sections = {**SECTIONS, **dict([CONTINUE_SECTION] if is_continuation(recipe) else [])}
+    for section, keys in sections.items():
         values = recipe.get(section)
         if not isinstance(values, dict):
             raise RecipeError(f"{path}: missing section {section!r}")
@@ -134,6 +149,11 @@ def load_recipe(name_or_path):
         if unexplained:
             raise RecipeError(f"{path}: section {section!r}: no source or assumption for {unexplained}")
     return recipe
+
+
+def is_continuation(recipe):
+    """Whether `recipe` continues a released model (it has a `continue` section) rather than training one."""
+    return CONTINUE_SECTION[0] in recipe
 
 
 def config_argument(value, kind, where):
@@ -160,13 +180,111 @@ def pretraining_settings(recipe, scale, extra_overrides=None):
     return path, overrides, PretrainingConfig.from_json_file(path, overrides)
 
 
+def released_settings(init_checkpoint, init_generator_checkpoint=None):
+    """The pre-training settings that make the run's networks the released ones (read from their configs, no
+    weights): ``model_overrides``, every field of the released discriminator's config but its vocabulary size,
+    and, when a generator is released too (an original TF1 checkpoint, one of our runs, or
+    `init_generator_checkpoint`), its size as fractions of the discriminator's. Raises `RecipeError` naming the
+    flag when one is unreadable or its generator is not a shape pre-training builds."""
+    def config_of(path, flag, network="discriminator"):
+        try:
+            return read_config(path, network)
+        except (FileNotFoundError, ValueError) as error:
+            raise RecipeError(f"{flag}: {error}") from error
+
+    discriminator = config_of(init_checkpoint, "--init_checkpoint")
+    settings = {"model_overrides": {field.name: getattr(discriminator, field.name)
+                                    for field in dataclasses.fields(ElectraConfig)
+                                    if field.name not in NOT_ARCHITECTURE}}
+    both = detect_source(init_checkpoint) in ("tf1", "pretraining")  # pre-training restores both networks
+    if both and init_generator_checkpoint:
+        raise RecipeError(f"--init_generator_checkpoint: --init_checkpoint {init_checkpoint} holds both networks "
+                          "(an original TF1 checkpoint or one of our runs): its generator is the one continued")
+    if both:
+        flag, generator = "--init_checkpoint", config_of(init_checkpoint, "--init_checkpoint", "generator")
+    elif init_generator_checkpoint:
+        flag, generator = "--init_generator_checkpoint", config_of(init_generator_checkpoint,
+                                                                   "--init_generator_checkpoint", "generator")
+    else:
+        return settings  # the generator starts fresh, at the pretrain config's size
+    settings.update(generator_hidden_size=generator.hidden_size / discriminator.hidden_size,
+                    generator_layers=generator.num_hidden_layers / discriminator.num_hidden_layers)
+    derived = PretrainingConfig(**{name: settings[name] for name in ("generator_hidden_size", "generator_layers")}
+                                ).generator_config(discriminator)
+    shape = lambda config: (config.hidden_size, config.num_hidden_layers, config.num_attention_heads,  # noqa: E731
+                            config.intermediate_size, config.embedding_size)
+    if shape(derived) != shape(generator):
+        raise RecipeError(f"{flag}: its generator (hidden, layers, heads, feed-forward, embedding {shape(generator)}) "
+                          f"is not a shape pre-training builds from the discriminator's ({shape(derived)})")
+    return settings
+
+
+def continuation_settings(recipe, scale, init_checkpoint, init_generator_checkpoint=None, pretrain_overrides=None):
+    """The `--hparams` of a continuation recipe's pre-training: the released architecture
+    (`released_settings`), the `continue` section's learning rate and (at full scale) train_steps, warmup_steps
+    as its warmup_fraction of the run's train_steps, then `pretrain_overrides`."""
+    schedule, overrides = recipe[CONTINUE_SECTION[0]], dict(pretrain_overrides or {})
+    settings = {**released_settings(init_checkpoint, init_generator_checkpoint),
+                "learning_rate": schedule["learning_rate"],
+                **({"train_steps": schedule["train_steps"]} if scale == "full" else {}), **overrides}
+    if "warmup_steps" not in overrides:
+        train_steps = pretraining_settings(recipe, scale, settings)[2].train_steps
+        settings["warmup_steps"] = int(round(schedule["warmup_fraction"] * train_steps))
+    return settings
+
+
+def continuation_recipes():
+    """The names of the packaged continuation recipes (`is_continuation`)."""
+    return [name for name in recipe_names() if is_continuation(load_recipe(name))]
+
+
+def check_continuation_flags(recipe, init_checkpoint, init_generator_checkpoint, released_vocab):
+    """The released vocabulary a continuation recipe extends (`released_vocab`, or the one beside
+    `init_checkpoint`); None for a recipe that trains from scratch, which takes none of these flags."""
+    if not is_continuation(recipe):
+        given = [flag for flag, value in (("--init_checkpoint", init_checkpoint),
+                                          ("--init_generator_checkpoint", init_generator_checkpoint),
+                                          ("--vocab", released_vocab)) if value]
+        if given:
+            raise RecipeError(f"{given[0]}: recipe {recipe['name']} trains a model from scratch on its own "
+                              f"vocabulary; to continue a released model use --recipe "
+                              f"{' or '.join(continuation_recipes())}")
+        return None
+    if not init_checkpoint:
+        raise RecipeError(f"--init_checkpoint is required by recipe {recipe['name']}: the released model to "
+                          "continue (a transformers discriminator directory, a keras-hub preset, an original TF1 "
+                          "checkpoint or one of our runs)")
+    try:
+        detect_source(init_checkpoint)
+    except FileNotFoundError as error:
+        raise RecipeError(f"--init_checkpoint: {error}") from error
+    flag, released_vocab = ("--vocab", released_vocab) if released_vocab else ("--init_checkpoint",
+                                                                               find_vocab(init_checkpoint))
+    if not released_vocab:
+        raise RecipeError(f"--init_checkpoint: no vocab.txt beside {init_checkpoint}: pass the released "
+                          "vocabulary as --vocab")
+    try:
+        return io_utils.existing_file(released_vocab, inside="vocab.txt")
+    except (FileNotFoundError, IsADirectoryError) as error:
+        raise RecipeError(f"{flag}: {error}") from error
+
+
+def checkpoint_inputs(path):
+    """The pattern(s) of the files a checkpoint flag reads: a directory, or a checkpoint prefix's files."""
+    return path if tf.io.gfile.isdir(path) else path + ".*"
+
+
 # Planning ----------------------------------------------------------------------------------------------------------
 
 def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task=None, finetune_data_dir=None,
-         pretrain_overrides=None, python=None, finetune_hparams=None, num_trials=None):
+         pretrain_overrides=None, python=None, finetune_hparams=None, num_trials=None, init_checkpoint=None,
+         init_generator_checkpoint=None, released_vocab=None):
     """The recipe's stages, in order, as the commands a user would type (`finetune_hparams`: fine-tuning
     overrides on top of the recipe's, at either scale; `num_trials`: fine-tuning trials, see
-    `finetuning.trials`)."""
+    `finetuning.trials`). A continuation recipe (`is_continuation`) needs `init_checkpoint`, the released model
+    (its vocabulary: `released_vocab`, default the one beside it; its generator: `init_generator_checkpoint`),
+    whose architecture its pre-training takes (`released_settings`), and adds the stage `extend`."""
+    released_vocab = check_continuation_flags(recipe, init_checkpoint, init_generator_checkpoint, released_vocab)
     if scale not in ("full", "tiny"):
         raise RecipeError(f"--scale must be full or tiny, got {scale!r}")
     if recipe["vocab"]["merge_vocab"] and not merge_vocab and scale == "full":
@@ -179,6 +297,8 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
     prepared = join(work_dir, "prepare", "corpus.txt")
     vocab_dir, corpus_dir = join(work_dir, "vocab"), join(work_dir, "corpus")
     vocab_file, model_dir, export_dir = join(vocab_dir, "vocab.txt"), join(work_dir, "pretrain"), join(work_dir, "export")
+    # the vocabulary of the corpus and the model: the trained one, or the released one extended with it
+    model_vocab = join(work_dir, "extend", "vocab.txt") if released_vocab else vocab_file
 
     prepare = recipe["prepare"]
     prepare_command = [python, "-m", "electra_tf.prepare", *[f"--input={pattern}" for pattern in inputs],
@@ -199,28 +319,52 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
     if merged:
         vocab_command.append(f"--merge_vocab={merge_vocab}")
 
+    if released_vocab:
+        pretrain_overrides = continuation_settings(recipe, scale, init_checkpoint, init_generator_checkpoint,
+                                                   pretrain_overrides)
     config_path, overrides, config = pretraining_settings(recipe, scale, pretrain_overrides)
+    if released_vocab:
+        try:
+            config.discriminator_config()
+        except ValueError as error:  # e.g. a max_seq_length over the released max_position_embeddings
+            raise RecipeError(f"--init_checkpoint {init_checkpoint}: {error}") from error
     config_flag, config_file = config_argument(config_path, "pretrain", f"recipe {recipe['name']}: pretrain config")
     corpus = recipe["corpus"]
     corpus_command = [python, "-m", "electra_tf.data.build_pretraining_data", f"--input={prepared}",
-                      f"--vocab={vocab_file}", f"--output_dir={corpus_dir}", f"--max_seq_length={config.max_seq_length}",
+                      f"--vocab={model_vocab}", f"--output_dir={corpus_dir}", f"--max_seq_length={config.max_seq_length}",
                       f"--seed={corpus['seed']}", "--overwrite"]
     if corpus["num_shards"]:
         corpus_command.append(f"--num_shards={corpus['num_shards']}")
 
     pretrain_command = [python, "-m", "electra_tf.pretraining", f"--config={config_flag}",
-                        f"--data_dir={corpus_dir}", f"--vocab={vocab_file}", f"--model_dir={model_dir}"]
+                        f"--data_dir={corpus_dir}", f"--vocab={released_vocab or vocab_file}",
+                        f"--model_dir={model_dir}"]
+    pretrain_inputs = (config_file,)
+    if released_vocab:
+        pretrain_command.append(f"--init_checkpoint={init_checkpoint}")
+        if init_generator_checkpoint:
+            pretrain_command.append(f"--init_generator_checkpoint={init_generator_checkpoint}")
+        pretrain_command.append(f"--extend_vocab={vocab_file}")
+        pretrain_inputs += tuple(checkpoint_inputs(path) for path in (init_checkpoint, init_generator_checkpoint)
+                                 if path) + (released_vocab,)
     if overrides:
         pretrain_command.append(f"--hparams={json.dumps(overrides, sort_keys=True)}")
 
     export_commands = [[python, "-m", "electra_tf.export", f"--input={model_dir}",
-                        f"--output_dir={join(export_dir, network)}", f"--network={network}", f"--vocab={vocab_file}"]
+                        f"--output_dir={join(export_dir, network)}", f"--network={network}", f"--vocab={model_vocab}"]
                        for network in ("discriminator", "generator")]
     stages = [
         Stage("prepare", [prepare_command], prepared, inputs=tuple(inputs)),
         Stage("vocab", [vocab_command], vocab_file, inputs=(merge_vocab,) if merged else ()),
+    ]
+    if released_vocab:
+        stages.append(Stage("extend", [[python, "-m", "electra_tf.pretraining.vocab_extension",
+                                        f"--vocab={released_vocab}", f"--extend_vocab={vocab_file}",
+                                        f"--output_dir={os.path.dirname(model_vocab)}"]],
+                            model_vocab, inputs=(released_vocab,)))
+    stages += [
         Stage("corpus", [corpus_command], corpus_dir, outputs=(join(corpus_dir, "stats.json"),)),
-        Stage("pretrain", [pretrain_command], model_dir, inputs=(config_file,), resumable=True),
+        Stage("pretrain", [pretrain_command], model_dir, inputs=pretrain_inputs, resumable=True),
         Stage("export", export_commands, join(export_dir, "discriminator"),
               outputs=tuple(join(export_dir, network, "config.json") for network in ("discriminator", "generator"))),
     ]
@@ -501,11 +645,11 @@ def tail(path, lines=20):
         return "".join(collections.deque(handle, maxlen=lines))
 
 
-def run_recipe(stages, work_dir, until=None, log_dir=None):
-    """Runs the stages with the summary table printed at the end; returns the process exit code. A failed
-    stage's last log lines are shown before the error."""
+def run_recipe(stages, work_dir, until=None, log_dir=None, run=run_command):
+    """Runs the stages (each command with `run`, see `run_stages`) with the summary table printed at the end;
+    returns the process exit code. A failed stage's last log lines are shown before the error."""
     try:
-        rows = run_stages(stages, work_dir, until, env=subprocess_env(), log_dir=log_dir)
+        rows = run_stages(stages, work_dir, until, run=run, env=subprocess_env(), log_dir=log_dir)
     except StageFailed as error:
         print_summary(error.rows, log_dir)
         if error.log and os.path.exists(error.log):
@@ -527,13 +671,21 @@ def define_flags():
     flags.DEFINE_multi_string("input", None, "Raw text file or glob (local or gs://); repeatable.")
     flags.DEFINE_string("work_dir", None, "Directory for every stage's output (one recipe and scale per directory).")
     flags.DEFINE_enum("scale", "full", ["full", "tiny"], "full: the published settings; tiny: a laptop-sized run.")
-    flags.DEFINE_enum("until", None, list(STAGES), "Stop after this stage.")
+    flags.DEFINE_enum("until", None, list(CONTINUATION_STAGES), "Stop after this stage (extend: continuation "
+                      "recipes only).")
     flags.DEFINE_string("merge_vocab", None, "vocab.txt whose missing tokens are added to the trained vocabulary "
                         "(recipes with merge_vocab, e.g. KcELECTRA: KoELECTRA's vocab.txt).")
     flags.DEFINE_string("finetune_task", None, "Fine-tuning task after export (`python -m electra_tf.finetuning "
                         "--task`).")
     flags.DEFINE_string("finetune_data_dir", None, "The task's data directory.")
     flags.DEFINE_string("hparams", None, "JSON overrides for the pre-training config, on top of the recipe's.")
+    flags.DEFINE_string("init_checkpoint", None, "Continuation recipes (domain-adapt): the released model to continue "
+                        "(transformers discriminator directory, keras-hub preset, original TF1 checkpoint or one of "
+                        "our runs); the run takes its architecture and continues from its weights.")
+    flags.DEFINE_string("init_generator_checkpoint", None, "Continuation recipes: the released transformers "
+                        "generator directory (default: a fresh generator, unless --init_checkpoint holds both).")
+    flags.DEFINE_string("vocab", None, "Continuation recipes: the released vocab.txt to extend (default: the one "
+                        "beside --init_checkpoint).")
     flags.DEFINE_integer("num_trials", None, "Fine-tuning trials (seeds seed, seed+1, ...); the stage's result is "
                          "their median (`python -m electra_tf.finetuning --num_trials`).", lower_bound=1)
 
@@ -548,7 +700,11 @@ def main(argv):
     recipe = load_recipe(FLAGS.recipe)
     stages = plan(recipe, FLAGS.input, FLAGS.work_dir, FLAGS.scale, FLAGS.merge_vocab, FLAGS.finetune_task,
                   FLAGS.finetune_data_dir, parse_hparams(FLAGS.hparams, field_names(PretrainingConfig)),
-                  num_trials=FLAGS.num_trials)
+                  num_trials=FLAGS.num_trials, init_checkpoint=FLAGS.init_checkpoint,
+                  init_generator_checkpoint=FLAGS.init_generator_checkpoint, released_vocab=FLAGS.vocab)
+    if FLAGS.until and FLAGS.until not in [stage.name for stage in stages]:
+        raise RecipeError(f"--until {FLAGS.until}: recipe {recipe['name']} has no such stage (its stages: "
+                          f"{', '.join(stage.name for stage in stages)})")
     check_paths(FLAGS.input, FLAGS.merge_vocab, FLAGS.finetune_data_dir)
     pin_work_dir(FLAGS.work_dir, recipe["name"], FLAGS.scale)
     sys.exit(run_recipe(stages, FLAGS.work_dir, FLAGS.until))

@@ -55,6 +55,14 @@ def pretraining_shards(tmp_path_factory):
     return support.shared_directory(tmp_path_factory, "pretraining_shards", support.write_pretraining_shards)
 
 
+@pytest.fixture(scope="session")
+def released_model(tmp_path_factory):
+    """A random-weight "released" model (`support.RELEASED_HPARAMS`, sample vocabulary): {"discriminator": DIR,
+    "generator": DIR}, transformers directories with vocab.txt."""
+    return support.shared_directory(tmp_path_factory, "released_model",
+                                    lambda directory: support.write_released_model(directory, randomize_weights))
+
+
 _COMMAND_RUNNERS = []  # their CPU seconds count for the tests that use them (see `_cpu_now`)
 
 

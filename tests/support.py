@@ -121,6 +121,42 @@ def write_init_checkpoint(directory, vocab_file):
     return directory
 
 
+# The released model of the continued pre-training tests (tests/test_vocab_extension.py, the domain-adapt recipe):
+# the tiny preset with a narrower feed-forward and a quarter-width generator (configs/pretrain/tiny.json's is
+# half-width), so that a run built with the tiny preset's shape instead of the released one cannot load it.
+RELEASED_HPARAMS = {"train_steps": 2, "generator_hidden_size": 0.25, "model_overrides": {"intermediate_size": 192}}
+
+
+def released_shape_run(model_dir, tokens):
+    """A fresh `loop.PretrainingRun` in `model_dir` of the released model's shape (`RELEASED_HPARAMS`) over the
+    vocabulary `tokens`, its configs written."""
+    import tensorflow as tf
+
+    from electra_tf import rundir
+    from electra_tf.pretraining import loop
+    from electra_tf.pretraining.config import PretrainingConfig
+    from electra_tf.tokenization import special_token_ids
+
+    config = PretrainingConfig.from_json_file(os.path.join(ROOT, "configs", "pretrain", "tiny.json"),
+                                              RELEASED_HPARAMS)
+    discriminator_config = config.discriminator_config(vocab_size=len(tokens))
+    rundir.save_run_configs(model_dir, config, discriminator_config)
+    return loop.PretrainingRun(config, discriminator_config, special_token_ids(tokens), model_dir,
+                               tf.distribute.get_strategy())
+
+
+def write_released_model(directory, randomize):
+    """DIRECTORY/released/{discriminator,generator}: a run of the released shape over the sample vocabulary, its
+    weights set by `randomize(model, seed=...)`, exported as transformers directories; returns {network: path}."""
+    from electra_tf.pretraining import transfer
+    from electra_tf.tokenization import load_vocab
+
+    source = released_shape_run(os.path.join(directory, "source"), load_vocab(SAMPLE_VOCAB))
+    randomize(source.pretrainer.discriminator, seed=1)
+    randomize(source.pretrainer.generator.head, seed=2)
+    return transfer.export(source, SAMPLE_VOCAB, os.path.join(directory, "released"))
+
+
 def write_pretraining_shards(directory, max_seq_length=64):
     """DIRECTORY/corpus: the sample corpus as pre-training shards with the sample vocab; returns that path."""
     from electra_tf.data.build_pretraining_data import build_pretraining_data

@@ -19,7 +19,7 @@ from electra_tf import export, weights
 from electra_tf.config import ElectraConfig
 from electra_tf.formats import keras_hub as keras_hub_format
 from electra_tf.models import build_model
-from electra_tf.pretrained import load_pretrained
+from electra_tf.pretrained import load_pretrained, read_config
 from electra_tf.pretraining import loop, transfer
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.tokenization import FastTokenizer, load_vocab, special_token_ids
@@ -152,10 +152,11 @@ def test_round_trip_through_keras_hub_is_exact(tmp_path):
     assert load_vocab(str(tmp_path / "first" / keras_hub_format.VOCABULARY_PATH)) == load_vocab(VOCAB)
     back = load_pretrained(str(tmp_path / "first"))
     assert back.head_type == "encoder" and back.config.hidden_act == "gelu"
+    read = read_config(str(tmp_path / "first"))  # its config.json alone (the domain-adapt recipe's plan)
     for field in ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                   "intermediate_size", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
                   "hidden_dropout_prob", "attention_probs_dropout_prob"):
-        assert getattr(back.config, field) == getattr(model.config, field), field
+        assert getattr(back.config, field) == getattr(read, field) == getattr(model.config, field), field
     original, loaded = weights.model_arrays(model), weights.model_arrays(back)
     assert set(loaded) == {name for name in original if name.startswith("electra/")}
     assert max(float(np.abs(original[name] - loaded[name]).max()) for name in loaded) == 0.0

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf import rundir, weights
+from electra_tf import recipe, rundir, weights
 from electra_tf.data.pretraining_dataset import make_pretraining_input_fn
 from electra_tf.formats.tf1_checkpoint import tf1_name, write_tf1_checkpoint
 from electra_tf.preemption import PREEMPTED_EXIT_STATUS
@@ -136,6 +136,12 @@ def test_continues_from_an_original_tf1_checkpoint_and_exports_it(tmp_path):
     write_tf1_checkpoint(variables, str(tmp_path / "original" / "model.ckpt-1"))
     target = _run(str(tmp_path / "target"))
     transfer.initialize_from(target, str(tmp_path / "original" / "model.ckpt-1"))
+    released = recipe.released_settings(str(tmp_path / "original" / "model.ckpt-1"))  # the domain-adapt recipe's
+    assert released["model_overrides"]["intermediate_size"] == source.pretrainer.discriminator.config.intermediate_size
+    assert (released["generator_hidden_size"], released["generator_layers"]) == (
+        source.config.generator_hidden_size, source.config.generator_layers)
+    with pytest.raises(recipe.RecipeError, match=r"^--init_generator_checkpoint: .* holds both networks"):
+        recipe.released_settings(str(tmp_path / "original" / "model.ckpt-1"), str(tmp_path / "source"))
     for network in ("discriminator", "generator"):
         expected = weights.model_arrays(getattr(source.pretrainer, network))
         actual = weights.model_arrays(getattr(target.pretrainer, network))

@@ -15,6 +15,7 @@ from electra_tf import recipe as recipes
 from electra_tf.config import ElectraConfig
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.tokenization import load_vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,7 +54,11 @@ def _published(name):
 
 
 def test_every_seed_model_has_a_recipe():
-    assert recipes.recipe_names() == sorted(PUBLISHED)
+    """Each packaged recipe is a seed model's (checked below against its published numbers) or a continuation
+    of a released one (domain-adapt, checked with the tests at the end)."""
+    seeds = [name for name in recipes.recipe_names() if not recipes.is_continuation(recipes.load_recipe(name))]
+    assert seeds == sorted(PUBLISHED)
+    assert recipes.continuation_recipes() == ["domain-adapt"]
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -493,3 +498,162 @@ def test_installed_recipe_runs_from_an_unrelated_directory(tmp_path):
     assert again.returncode == 0 and "===" not in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
     for stage in ("prepare", "vocab"):
         assert f"| {stage} | skipped (done) |" in again.stdout
+
+
+# domain-adapt: continue a released model on domain text, its vocabulary extended -----------------------------------
+
+def _released_dir(path, vocab_tokens, **shape):
+    """A released transformers directory's config.json (of `shape`) and vocab.txt, without weights: what the
+    plan reads."""
+    path.mkdir()
+    config = {"model_type": "electra", "vocab_size": len(vocab_tokens), "embedding_size": 48, "hidden_size": 96,
+              "num_hidden_layers": 3, "num_attention_heads": 3, "intermediate_size": 200,
+              "max_position_embeddings": 256, "hidden_act": "gelu", "layer_norm_eps": 1e-7,
+              "transformers_version": "4.44.0", **shape}
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "vocab.txt").write_text("".join(token + "\n" for token in vocab_tokens), encoding="utf-8")
+    (path / "tf_model.h5").write_bytes(b"weights")
+    return config
+
+
+def _hparams(stage):
+    return json.loads(next(flag for flag in _flags(stage) if flag.startswith("--hparams="))[len("--hparams="):])
+
+
+def test_domain_adapt_plans_the_released_architecture_and_the_continuation_schedule(tmp_path):
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "가", "나"]
+    released = _released_dir(tmp_path / "released", tokens)
+    generator = _released_dir(tmp_path / "generator", tokens, hidden_size=48, num_attention_heads=1,
+                              intermediate_size=192, num_hidden_layers=3)
+    recipe = recipes.load_recipe("domain-adapt")
+    stages = recipes.plan(recipe, ["domain.txt"], "w", init_checkpoint=str(tmp_path / "released"),
+                          init_generator_checkpoint=str(tmp_path / "generator"), python="py")
+    assert [stage.name for stage in stages] == ["prepare", "vocab", "extend", "corpus", "pretrain", "export"]
+    prepare, vocab, extend, corpus, pretrain, export = stages
+    released_vocab = str(tmp_path / "released" / "vocab.txt")
+    assert extend.commands == [["py", "-m", "electra_tf.pretraining.vocab_extension", f"--vocab={released_vocab}",
+                                "--extend_vocab=w/vocab/vocab.txt", "--output_dir=w/extend"]]
+    assert extend.output == "w/extend/vocab.txt" and extend.inputs == (released_vocab,)
+    assert f"--vocab_size={recipe['vocab']['vocab_size']}" in _flags(vocab)
+    assert "--vocab=w/extend/vocab.txt" in _flags(corpus) and "--max_seq_length=128" in _flags(corpus)
+    assert {f"--init_checkpoint={tmp_path / 'released'}", f"--init_generator_checkpoint={tmp_path / 'generator'}",
+            "--extend_vocab=w/vocab/vocab.txt", f"--vocab={released_vocab}"} <= set(_flags(pretrain))
+    assert {str(tmp_path / "released"), str(tmp_path / "generator"), released_vocab} <= set(pretrain.inputs)
+    assert [flag for flag in _flags(export) if flag.startswith("--vocab=")] == ["--vocab=w/extend/vocab.txt"] * 2
+    hparams = _hparams(pretrain)
+    assert (hparams["learning_rate"], hparams["train_steps"], hparams["warmup_steps"]) == (1e-4, 20000, 2000)
+    assert (hparams["generator_hidden_size"], hparams["generator_layers"]) == (0.5, 1.0)
+    # the model pre-training builds from these settings is the released one, field by field (vocab_size aside)
+    config_file = recipes.config_argument(next(flag[len("--config="):] for flag in _flags(pretrain)
+                                               if flag.startswith("--config=")), "pretrain", "test")[1]
+    built = PretrainingConfig.from_json_file(config_file, hparams).discriminator_config(vocab_size=9).to_dict()
+    for key, value in released.items():
+        if key not in ("vocab_size", "transformers_version"):
+            assert built[key] == value, key
+    built_generator = PretrainingConfig.from_json_file(config_file, hparams).generator_config(
+        ElectraConfig.from_dict(built))
+    assert (built_generator.hidden_size, built_generator.intermediate_size) == (48, 192)
+    tiny = recipes.plan(recipe, ["domain.txt"], "w", scale="tiny", init_checkpoint=str(tmp_path / "released"),
+                        pretrain_overrides={"train_steps": 30})
+    assert "--config=tiny" in _flags(tiny[4]) and (_hparams(tiny[4])["warmup_steps"], _hparams(tiny[4])[
+        "learning_rate"]) == (3, 1e-4)
+    assert "generator_hidden_size" not in _hparams(tiny[4])  # no released generator: the config's, fresh
+    finetune = recipes.plan(recipe, ["domain.txt"], "w", init_checkpoint=str(tmp_path / "released"),
+                            finetune_task="nsmc", finetune_data_dir="data/nsmc")[-1]
+    assert finetune.name == "finetune" and "--init_checkpoint=w/export/discriminator" in _flags(finetune)
+    load_hparams(finetune.inputs[0], "nsmc")
+
+
+def test_domain_adapt_refuses_what_cannot_continue(tmp_path):
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    _released_dir(tmp_path / "released", tokens, max_position_embeddings=64)
+    _released_dir(tmp_path / "generator", tokens, hidden_size=48, num_attention_heads=2)  # 48 // 64 -> 1 head
+    recipe = recipes.load_recipe("domain-adapt")
+    released = str(tmp_path / "released")
+    with pytest.raises(recipes.RecipeError, match=r"^--init_checkpoint .*max_seq_length 128 exceeds "
+                                                  r"max_position_embeddings 64$"):
+        recipes.plan(recipe, ["d.txt"], "w", init_checkpoint=released)
+    with pytest.raises(recipes.RecipeError, match=r"^--init_generator_checkpoint: its generator .* is not a shape"):
+        recipes.plan(recipe, ["d.txt"], "w", scale="tiny", init_checkpoint=released,
+                     init_generator_checkpoint=str(tmp_path / "generator"))
+    with pytest.raises(recipes.RecipeError, match=r"^--init_checkpoint: .*nothing is neither a transformers"):
+        recipes.plan(recipe, ["d.txt"], "w", init_checkpoint=str(tmp_path / "nothing"))
+    with pytest.raises(recipes.RecipeError, match=r"^--vocab: .*missing.txt: no such file$"):
+        recipes.plan(recipe, ["d.txt"], "w", init_checkpoint=released, released_vocab=str(tmp_path / "missing.txt"))
+
+
+def test_domain_adapt_flags_misused_give_one_error_line(run_commands, tmp_path):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("도메인 문장\n", encoding="utf-8")
+    common = [f"--input={raw}", "--scale=tiny"]
+    results = run_commands({
+        "missing": ["-m", "electra_tf.recipe", "--recipe=domain-adapt", *common, f"--work_dir={tmp_path / 'a'}"],
+        "seed": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", *common, f"--work_dir={tmp_path / 'b'}",
+                 f"--init_checkpoint={tmp_path}"],
+        "until": ["-m", "electra_tf.recipe", "--recipe=koelectra-small-v3", *common, f"--work_dir={tmp_path / 'c'}",
+                  "--until=extend"]})
+    for key, expected in (("missing", "error: --init_checkpoint is required by recipe domain-adapt: the released "
+                                      "model to continue ("),
+                          ("seed", "error: --init_checkpoint: recipe koelectra-small-v3 trains a model from scratch "
+                                   "on its own vocabulary; to continue a released model use --recipe domain-adapt"),
+                          ("until", "error: --until extend: recipe koelectra-small-v3 has no such stage (its stages: "
+                                    "prepare, vocab, corpus, pretrain, export)")):
+        result = results[key]
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), result.stderr[-2000:]
+    assert not any((tmp_path / name).exists() for name in "abc")  # nothing written
+
+
+# a few dozen lines of one domain, its words absent from the sample vocabulary
+DOMAIN_WORDS = ["블록체인", "스마트계약", "탈중앙화", "채굴보상", "지갑주소"]
+DOMAIN_LINES = [f"{DOMAIN_WORDS[i % 5]} 기술은 {DOMAIN_WORDS[(i + 2) % 5]}와 함께 {i}번째 사례로 소개되었다."
+                for i in range(40)]
+
+
+@pytest.mark.slow
+def test_domain_adapt_runs_every_stage_then_skips_them(released_model, run_commands, tmp_path, capsys):
+    """The recipe at tiny scale on the released model of `support.RELEASED_HPARAMS` (not the tiny preset's
+    shape): the export has the released vocabulary unchanged with the domain's tokens appended, and
+    transformers loads it; a second run runs nothing."""
+    import transformers
+
+    raw = tmp_path / "domain.txt"
+    raw.write_text("\n".join(DOMAIN_LINES) + "\n", encoding="utf-8")
+    work = str(tmp_path / "w")
+    stages = recipes.plan(recipes.load_recipe("domain-adapt"), [str(raw)], work, "tiny",
+                          pretrain_overrides={"train_steps": 2, "train_batch_size": 4, "steps_per_execution": 1},
+                          init_checkpoint=released_model["discriminator"],
+                          init_generator_checkpoint=released_model["generator"])
+    ran = []
+
+    def forked(command, env=None, log=None):  # each stage's command in a fork of the test's TensorFlow process
+        result = run_commands({"stage": command[1:]}, env=env)["stage"]
+        ran.append(command)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        return result.returncode
+
+    assert recipes.run_recipe(stages, work, run=forked) == 0
+    names = [stage.name for stage in stages]
+    out = capsys.readouterr().out
+    assert all(f"| {name} | done |" in out for name in names), out[-3000:]
+    released_tokens = load_vocab(os.path.join(released_model["discriminator"], "vocab.txt"))
+    domain_tokens = load_vocab(os.path.join(work, "vocab", "vocab.txt"))
+    exported = os.path.join(work, "export", "discriminator")
+    tokens = load_vocab(os.path.join(exported, "vocab.txt"))
+    assert tokens[:len(released_tokens)] == released_tokens
+    appended = [token for token in domain_tokens if token not in set(released_tokens)
+                and not (token.startswith("[") and token.endswith("]"))]
+    assert tokens[len(released_tokens):] == appended and set(DOMAIN_WORDS) <= set(appended)
+    theirs = transformers.ElectraTokenizer(os.path.join(exported, "vocab.txt"), do_lower_case=False)
+    assert all(len(theirs.tokenize(word)) == 1 for word in DOMAIN_WORDS)
+    model = transformers.TFElectraForPreTraining.from_pretrained(exported, from_pt=False)
+    released = transformers.ElectraConfig.from_pretrained(released_model["discriminator"])
+    assert model.electra.embeddings.weight.shape == (len(tokens), released.embedding_size)
+    assert model.config.intermediate_size == released.intermediate_size == 192
+    generator = transformers.ElectraConfig.from_pretrained(os.path.join(work, "export", "generator"))
+    assert generator.hidden_size == transformers.ElectraConfig.from_pretrained(released_model["generator"]).hidden_size
+    ran.clear()
+    assert recipes.run_recipe(stages, work, run=forked) == 0
+    out = capsys.readouterr().out
+    assert ran == [] and all(f"| {name} | skipped (done) |" in out for name in names), out[-3000:]

@@ -6,15 +6,14 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import transformers
-from conftest import padded_pair_batch, randomize_weights
+from conftest import padded_pair_batch
+from support import RELEASED_HPARAMS, released_shape_run
 
-from electra_tf import rundir
-from electra_tf.pretraining import loop, transfer
-from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf import recipe
+from electra_tf.pretraining import transfer
 from electra_tf.pretraining.vocab_extension import extend_vocabulary
-from electra_tf.tokenization import FastTokenizer, load_vocab, save_wordpiece_files, special_token_ids
+from electra_tf.tokenization import FastTokenizer, load_vocab, save_wordpiece_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOCAB = os.path.join(ROOT, "data", "sample_vocab", "vocab.txt")
@@ -24,30 +23,18 @@ EMBEDDINGS, BIAS = "electra/embeddings/word_embeddings/weight:0", "generator_lm_
 NEW = ["영화관람", "##스러움", "\u2603", "배우연기", "[MASK]", "[unused3]", "영화관람"]
 
 
-def _run(model_dir, tokens):
-    config = PretrainingConfig.from_json_file(TINY, {"train_steps": 2})
-    discriminator_config = config.discriminator_config(vocab_size=len(tokens))
-    rundir.save_run_configs(model_dir, config, discriminator_config)
-    return loop.PretrainingRun(config, discriminator_config, special_token_ids(tokens), model_dir,
-                               tf.distribute.get_strategy())
-
-
 @pytest.fixture(scope="module")
-def extended(tmp_path_factory):
+def extended(released_model, tmp_path_factory):
     """(released export dirs, old tokens, extended tokens, the extended run, its export dirs)."""
     root = tmp_path_factory.mktemp("extend")
     old = load_vocab(VOCAB)
-    source = _run(str(root / "source"), old)
-    randomize_weights(source.pretrainer.discriminator, seed=1)
-    randomize_weights(source.pretrainer.generator.head, seed=2)
-    released = transfer.export(source, VOCAB, str(root / "released"))
     extension_file = root / "new_tokens.txt"
     extension_file.write_text("".join(token + "\n" for token in NEW + old[10:20]), encoding="utf-8")
     tokens, _ = extend_vocabulary(old, str(extension_file))
-    target = _run(str(root / "target"), tokens)
-    transfer.initialize_from(target, released["discriminator"], released["generator"], (old, tokens))
+    target = released_shape_run(str(root / "target"), tokens)
+    transfer.initialize_from(target, released_model["discriminator"], released_model["generator"], (old, tokens))
     vocab_file = save_wordpiece_files(tokens, str(root / "target"))
-    return released, old, tokens, target, transfer.export(target, vocab_file)
+    return released_model, old, tokens, target, transfer.export(target, vocab_file)
 
 
 def test_old_ids_and_rows_are_kept_and_new_rows_are_the_mean_of_their_pieces(extended):
@@ -126,8 +113,11 @@ def test_continues_from_one_of_our_runs_with_both_networks(extended, tmp_path):
     directories and keras-hub presets are covered by test_pretraining_run, the fixture above and test_keras_hub."""
     _, old, tokens, target, _ = extended
     target.save()
-    again = _run(str(tmp_path / "again"), tokens)
+    again = released_shape_run(str(tmp_path / "again"), tokens)
     transfer.initialize_from(again, target.model_dir)
+    released = recipe.released_settings(target.model_dir)  # the domain-adapt recipe takes the run's shape
+    assert released["model_overrides"]["intermediate_size"] == RELEASED_HPARAMS["model_overrides"]["intermediate_size"]
+    assert released["generator_hidden_size"] == RELEASED_HPARAMS["generator_hidden_size"]
     for network in ("discriminator", "generator"):
         expected = getattr(target.pretrainer, network).hf_weights()
         actual = getattr(again.pretrainer, network).hf_weights()

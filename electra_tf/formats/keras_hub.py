@@ -132,15 +132,20 @@ def preset_class(path):
     return name if isinstance(name, str) and name.startswith("keras_hub>") else None
 
 
+def preset_config(path):
+    """The `ElectraConfig` of a keras-hub ELECTRA preset (its config.json only, no weights read)."""
+    found = preset_class(path)
+    if found != BACKBONE_NAME:
+        raise ValueError(f"{path}/config.json: keras-hub preset of {found}, expected {BACKBONE_NAME}")
+    return config_from_backbone(io_utils.read_json(os.path.join(path, "config.json")).get("config", {}),
+                                f"{path}/config.json")
+
+
 def read_preset(path):
     """Returns `(config, arrays)` of a keras-hub ELECTRA preset; `arrays` keyed by transformers TF names."""
     import keras_hub  # optional heavy dependency, only needed for this format
 
-    found = preset_class(path)
-    if found != BACKBONE_NAME:
-        raise ValueError(f"{path}/config.json: keras-hub preset of {found}, expected {BACKBONE_NAME}")
-    config = config_from_backbone(io_utils.read_json(os.path.join(path, "config.json")).get("config", {}),
-                                  f"{path}/config.json")
+    config = preset_config(path)
     backbone = keras_hub.models.ElectraBackbone.from_preset(path)
     variables = {variable.path: variable for variable in backbone.weights}
     arrays = {}
