@@ -38,7 +38,7 @@ from electra_tf.finetuning.loop import steps_per_epoch
 from electra_tf.finetuning.run import head_settings, tuner_for
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.models import build_model
-from electra_tf.pretrained import read_source
+from electra_tf.pretrained import read_config
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.loop import PretrainingRun
 
@@ -356,7 +356,7 @@ def finetuning(values, task, hparams, init_checkpoint=None):
     """The `Finetuning` builder of `task` with `hparams` for the command's `--config` and `--train_examples`:
     the model's shape is `init_checkpoint`'s when it holds a model, else the config's `model` preset."""
     try:
-        model_config = read_source(init_checkpoint)[0] if init_checkpoint else None
+        model_config = read_config(init_checkpoint) if init_checkpoint else None
         model = f"the model of {init_checkpoint}"
     except FileNotFoundError:
         model_config, model = None, f"--init_checkpoint {init_checkpoint} holds no model"

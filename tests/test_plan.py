@@ -13,11 +13,16 @@ import pytest
 from support import fixture_dir
 
 from electra_tf.finetuning.config import load_hparams
+from electra_tf.finetuning.run import load_model
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.tokenization import host_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "tests", "scripts", "plan_peak.py")
+
+
+def count_params(variables):
+    return sum(int(np.prod(variable.shape)) for variable in variables)
 
 
 @pytest.mark.parametrize("kind, micro_batch, accumulation", [("pretrain", 8, 1), ("finetune", 4, 2)])
@@ -49,19 +54,23 @@ def test_a_configuration_that_cannot_fit_is_refused_before_any_step(run_commands
         assert "parameters alone take" in errors[0] and "Traceback" not in result.stderr
 
 
-def test_a_finetuning_dry_run_plans_without_data(run_commands, tmp_path):
+def test_a_finetuning_dry_run_plans_without_data(run_commands, tmp_path, init_checkpoint):
     data_dir, output_dir = tmp_path / "no_data", tmp_path / "out"
     command = ["-m", "electra_tf.finetuning", "--task=naver-ner", "--config=tiny", f"--data_dir={data_dir}",
-               f"--init_checkpoint={tmp_path / 'no_model'}", f"--output_dir={output_dir}", "--dry_run",
-               "--hparams", '{"train_batch_size": 8, "max_seq_length": 32}', "--timed_steps=1"]
-    results = run_commands({"without count": command, "with count": command + ["--train_examples=20"]})
+               f"--output_dir={output_dir}", "--dry_run", "--hparams", '{"train_batch_size": 8, "max_seq_length": 32}',
+               "--timed_steps=1"]
+    results = run_commands({"preset": command + [f"--init_checkpoint={tmp_path / 'no_model'}"],
+                            "checkpoint": command + [f"--init_checkpoint={init_checkpoint}", "--train_examples=20"]})
     for name, result in results.items():
         assert result.returncode == 0, (name, result.stderr[-3000:])
-        lines = result.stdout.splitlines()
-        assert any(line.startswith("plan for tiny (task naver-ner, the tiny preset") for line in lines), lines
-        assert any(line.startswith("measured peak of one step: ") for line in lines), lines
-    assert "the whole run's time needs --train_examples" in results["without count"].stdout
-    assert "all 12 steps (4 epochs x 3, rows of the full 32 tokens)" in results["with count"].stdout  # ceil(20 / 8) steps, tiny's 4 epochs
+        assert "\nmeasured peak of one step: " in result.stdout, result.stdout
+    assert "plan for tiny (task naver-ner, the tiny preset; --init_checkpoint" in results["preset"].stdout
+    assert "the whole run's time needs --train_examples" in results["preset"].stdout
+    assert f"plan for tiny (task naver-ner, the model of {init_checkpoint})" in results["checkpoint"].stdout
+    model = load_model(init_checkpoint, get_task("naver-ner"), load_hparams())  # what the run would train
+    assert f"\nparameters: {count_params(model.trainable_weights):,} (" in results["checkpoint"].stdout
+    # ceil(20 / 8) = 3 steps per epoch, tiny's 4 epochs
+    assert "all 12 steps (4 epochs x 3, rows of the full 32 tokens)" in results["checkpoint"].stdout
     assert not data_dir.exists() and not output_dir.exists()
 
 
