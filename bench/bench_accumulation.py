@@ -79,8 +79,8 @@ def main():
     peer_name = "transformers TF classes (RTD step)"
     if not args.no_peer:
         peer, peaks[peer_name] = measured(lambda: transformers_step(config))
-    planned = plan.plan(config, config.discriminator_config(), tf.distribute.get_strategy(),
-                        plan.count_parameters(config, config.discriminator_config()), log=lambda line: None)
+    planned = plan.plan(plan.Pretraining(config, config.discriminator_config()), tf.distribute.get_strategy(),
+                        log=lambda line: None)
     medians = take_turns({name: (lambda step=step: one_call(step)) for name, step in steps.items()}, args.repeats)
 
     rows = [{"step": name, "seconds per optimizer step": f"{medians[name]:.3f}",

@@ -45,7 +45,9 @@ def ours_runner(model, inputs, labels, args, jit_compile, skip_padding=True):
     tuner = FineTuner(model, get_task("nsmc"), hparams, train_steps=10_000, jit_compile=jit_compile)
     model.electra.skip_padding &= skip_padding  # the FineTuner turns it on unless jit_compile
     weights = tf.ones([len(labels)], tf.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((inputs, {"labels": labels}, weights)).batch(args.batch_size)
+    examples = np.arange(len(labels), dtype=np.int64)  # the rows' example numbers: they key the dropout masks
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, {"labels": labels}, weights, examples)).batch(
+        args.batch_size)
     iterator = iter(tuner.strategy.experimental_distribute_dataset(dataset.repeat().prefetch(2)))
 
     def run(steps):

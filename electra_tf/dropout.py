@@ -1,6 +1,6 @@
 """Dropout drawing 16 random bits per element instead of a float32 (half the random-number work), with masks
-keyed by (seed, example, layer) while `keyed_by_example` is active (pre-training: exact resume, and the same
-masks however the batch is split over replicas)."""
+keyed by (seed, example, layer) while `keyed_by_example` is active (pre-training and fine-tuning: exact resume,
+and the same masks however the batch is split over replicas or micro-batches)."""
 
 import contextlib
 import threading
@@ -26,6 +26,11 @@ def keyed_by_example(seed, first_example, call=0):
         _context.keys = previous
 
 
+def keyed():
+    """Whether `keyed_by_example` is active (on this thread)."""
+    return getattr(_context, "keys", None) is not None
+
+
 def number_layers(model):
     """Gives each `Dropout` of `model` a stable number (its position in the layer tree) for keyed masks."""
     dropouts = [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, Dropout)]
@@ -37,7 +42,7 @@ def number_layers(model):
 def _keyed_levels(inputs, seed, first_example, call, stream):
     """16-bit levels [size] for `inputs` (batch first): each row has its own Philox counter range."""
     rows = tf.shape(inputs, out_type=tf.int64)[0]
-    per_row = tf.size(inputs, out_type=tf.int64) // rows
+    per_row = tf.size(inputs, out_type=tf.int64) // tf.maximum(rows, 1)
     blocks = (per_row + 7) // 8  # counter values per row: 8 levels each
     key = tf.bitcast(tf.reshape(tf.cast(seed, tf.int64), [1]), tf.uint64)
     counter = tf.bitcast(tf.stack([tf.cast(first_example, tf.int64) * blocks, tf.constant((call << 32) + stream, tf.int64)]),
@@ -55,19 +60,20 @@ class Dropout(keras.layers.Dropout):
     step's op time. Here the rate is rounded to a multiple of 1/65536 (0.1 → 0.100006) and kept values are
     scaled by the exact keep probability, so the output is unbiased as before. Seeds come from the layer's
     `seed_generator`, as in Keras, unless the layer is numbered (`number_layers`) and `keyed_by_example` is
-    active.
+    active. A layer called twice on one batch passes a different `draw` (0 … 65535) each time, so that its
+    keyed masks differ.
     """
 
     stream = None
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, draw=0):
         drop_levels = round(self.rate * _LEVELS)
         if not training or drop_levels == 0 or drop_levels >= _LEVELS or self.noise_shape is not None:
             return super().call(inputs, training=training)
         keys = getattr(_context, "keys", None)
         size = tf.size(inputs)
         if keys is not None and self.stream is not None:
-            levels = _keyed_levels(inputs, *keys, self.stream)
+            levels = _keyed_levels(inputs, *keys, self.stream + (draw << 16))
         else:
             seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
             bits = tf.random.stateless_uniform([(size + 1) // 2], seed=seed, minval=None, maxval=None,

@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from electra_tf.activations import get_activation
-from electra_tf.dropout import Dropout
+from electra_tf.dropout import Dropout, keyed
 
 
 def truncated_normal(config):
@@ -162,9 +162,12 @@ class TransformerLayer(keras.layers.Layer):
         if packed and query_positions is None:
             context = tf.gather(context, token_index)
 
-        def dropout(layer, rows):  # keyed masks (pre-training) need one row per example
-            if not training or packed:
+        def dropout(layer, rows):  # keyed masks need one row per example: packed tokens go onto the grid and back
+            if not training or (packed and query_positions is None and not keyed()):
                 return layer(rows, training=training)
+            if packed and query_positions is None:
+                grid = layer(ops.reshape(on_grid(rows), (batch, -1)), training=training)
+                return tf.gather(ops.reshape(grid, (batch * length, -1)), token_index)
             return ops.reshape(layer(ops.reshape(rows, (batch, -1)), training=training), ops.shape(rows))
 
         attention = dropout(self.attention_output_dropout, self.attention_output(context))

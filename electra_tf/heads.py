@@ -80,7 +80,7 @@ class SequenceClassificationHead(keras.layers.Layer):
 
     def call(self, hidden, training=False):
         hidden = self.dropout(hidden[:, 0], training=training)
-        hidden = self.dropout(self.dense(hidden), training=training)
+        hidden = self.dropout(self.dense(hidden), training=training, draw=1)  # a mask of its own
         return self.out_proj(hidden)
 
     def hf_weights(self):

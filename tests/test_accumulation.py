@@ -1,16 +1,19 @@
 """Gradient accumulation: k micro-batches of B/k rows make the optimizer step of one batch of B (the weights after
-a few optimizer steps equal those of k = 1), in pre-training (keyed dropout on, XLA) and fine-tuning."""
+a few optimizer steps equal those of k = 1), in pre-training and fine-tuning (keyed dropout on)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_finetuning_shapes import NO_DROPOUT, _hparams, _task, _train_one_epoch, _tuner, _write_rows
+from test_finetuning_shapes import _hparams, _task, _train_one_epoch, _tuner, _write_rows
 from test_pretraining_model import CLS, MASK, PAD, SEP, _packed_batch
 
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.loop import PretrainingRun
 from electra_tf.training_step import micro_batches
+
+
+DROPOUT = {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "classifier_dropout": 0.1}
 
 
 def _largest_difference(first, second):
@@ -44,7 +47,7 @@ def test_finetuning_with_four_micro_batches_ends_at_the_weights_of_one_batch(tmp
     weights = {}
     for steps in (1, 4):
         hparams = _hparams(train_batch_size=8, steps_per_execution=2, gradient_accumulation_steps=steps,
-                           **NO_DROPOUT)  # fine-tuning's dropout is Keras' (not keyed by example)
+                           **DROPOUT)  # keyed by example: each row gets the same masks in either split
         tuner, features = _tuner(init_checkpoint, _task(), hparams, data_dir, jit_compile=False)
         _train_one_epoch(tuner, features)
         assert tuner.step == 5

@@ -55,7 +55,7 @@ def test_static_batches_cover_every_row_once(tmp_path, init_checkpoint):
     tuner, features = _tuner(init_checkpoint, task, hparams, _write_rows(tmp_path), jit_compile=True)
     assert tuner.static_shapes and not tuner.model.electra.skip_padding
     seen, batches = [], []
-    for inputs, labels, weights in tuner.train_dataset(features["train"], 1):
+    for inputs, labels, weights, _ in tuner.train_dataset(features["train"], 1):
         width = inputs["input_ids"].shape[1]
         assert width in (8, 12) and inputs["input_ids"].shape == (32, width) and weights.shape == (32,)
         ids = np.pad(inputs["input_ids"].numpy(), [(0, 0), (0, 16 - width)])  # [PAD] is id 0
@@ -77,14 +77,15 @@ def _partial_batch_gradients(tuner, features):
     sizes = [int(np.sum(batch.rows != batching.FILL)) for batch in batches.plan]
     index = sizes.index(min(sizes))
     rows = batches.plan[index].rows
-    inputs, labels, row_weights = list(batches)[index]
+    inputs, labels, row_weights, _ = list(batches)[index]
     loss, dense = _gradients(tuner, inputs, labels, row_weights)
     return loss, dense, int(inputs["input_ids"].shape[0]), int(inputs["input_ids"].shape[1]), rows[:sizes[index]]
 
 
 def _gradients(tuner, inputs, labels, row_weights):
     weights = tuner.task.loss_weights(labels, row_weights)
-    loss, gradients = tuner.engine._forward_backward(inputs, labels, weights, tf.reduce_sum(weights))
+    examples = tf.range(tf.shape(row_weights)[0], dtype=tf.int64)  # dropout is off: any example numbers
+    loss, gradients = tuner.engine._forward_backward(inputs, labels, weights, examples, tf.reduce_sum(weights))
     return float(loss), [tf.convert_to_tensor(gradient).numpy() for gradient in gradients]  # embeddings: slices
 
 

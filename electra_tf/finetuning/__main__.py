@@ -11,7 +11,8 @@ checkpoints into OUTPUT_DIR/step-<N>/ and tabulates them (see `checkpoint_series
 `--seeds 1,2,3` runs one trial per seed into OUTPUT_DIR/trial_seed<N>/ and summarizes them (see `trials`;
 `python -m electra_tf.finetuning.compare A B` compares two such directories).
 Checkpoints go to OUTPUT_DIR/checkpoints: running the same command again resumes; on SIGTERM the run saves and
-exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`).
+exits with status 143 (`electra_tf.preemption.PREEMPTED_EXIT_STATUS`). `--dry_run` prints the plan of
+`python -m electra_tf.plan` (memory, gradient accumulation, time) for these settings instead, reading no data.
 """
 
 import os
@@ -20,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import flags, logging  # noqa: E402
 
-from electra_tf import cli, config_files, distribute  # noqa: E402
+from electra_tf import cli, config_files, distribute, plan  # noqa: E402
 from electra_tf import hparams as hparams_lib  # noqa: E402
 from electra_tf.finetuning import checkpoint_series, trials  # noqa: E402
 from electra_tf.finetuning.config import load_hparams  # noqa: E402
@@ -61,7 +62,12 @@ flags.DEFINE_integer("num_trials", None, "Run this many trials, seeds seed, seed
                      "first), each into OUTPUT_DIR/trial_seed<N>/, and write their median / mean / sd / min / max "
                      "to OUTPUT_DIR/eval_results.json, trials.tsv and trials.png; finished trials are skipped.")
 flags.DEFINE_string("seeds", None, "Like --num_trials, with these seeds (comma-separated, e.g. 1,2,3).")
+flags.DEFINE_bool("dry_run", False, "Print the plan of `python -m electra_tf.plan` (memory, accumulation, time; "
+                  "--train_examples for the whole run) for these settings and stop, before any data is read or "
+                  "anything written.")
 distribute.define_flags()
+plan.define_flags()
+plan.define_finetuning_flags()
 
 
 def main(argv):
@@ -71,6 +77,9 @@ def main(argv):
     task = get_task(FLAGS.task, skip_bad_rows=FLAGS.skip_bad_rows, text_column=FLAGS.text_column,
                     text_pair_column=FLAGS.text_pair_column, label_column=FLAGS.label_column,
                     label_list=FLAGS.labels, id_column=FLAGS.id_column)
+    if FLAGS.dry_run:
+        plan.plan_from_flags(FLAGS, plan.finetuning(FLAGS, task, hparams, FLAGS.init_checkpoint))
+        return
     if FLAGS.tfds:
         task = use_tfds(task, FLAGS.tfds, FLAGS.tfds_data_dir)
     strategy = distribute.strategy_from_flags(FLAGS)

@@ -6,6 +6,10 @@ features, `EpochBatches`). The run around it (epochs, evaluation, best checkpoin
 `timer` hooks: a profiler passes an object whose `phase(name)` returns a context manager timing that phase
 (`NO_TIMER` does nothing); `FineTuner` times "train steps", "predict", "train tf.data pipeline creation" and
 "iterator creation".
+
+Dropout masks are keyed (`dropout.keyed_by_example`) by (seed, example, layer): row r of the batch of
+optimizer step s is example ``s · train_batch_size + r``, so a row's masks are the same whatever the split into
+micro-batches or replicas, and a resumed run draws the masks of the uninterrupted one.
 """
 
 import contextlib
@@ -14,7 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from electra_tf import run_kernel
+from electra_tf import dropout, run_kernel
 from electra_tf.finetuning import batching
 from electra_tf.training_step import TrainingStep
 
@@ -54,6 +58,7 @@ class FineTuner:
                 train_steps, num_layers=model.config.num_hidden_layers))
         self.optimizer = self.engine.optimizer
         model.electra.skip_padding = not self.static_shapes  # see ElectraEncoder: same results, less work
+        dropout.number_layers(model)
         self._predict_traces = 0
         # dynamic shapes: a second bucket width generalizes the loops to any width instead of tracing each
         self._train_steps = run_kernel.StepLoop(self.strategy, self._replica_train_step,
@@ -76,20 +81,23 @@ class FineTuner:
 
     # Compiled loops ---------------------------------------------------------------------------------------------
 
-    def _loss(self, inputs, labels, weights, total_weight):
-        """(this replica's share of the global weighted mean loss: what is differentiated, the same to report)"""
-        losses = self.task.example_losses(labels, self.model(inputs, training=True))
+    def _loss(self, inputs, labels, weights, examples, total_weight):
+        """(this replica's share of the global weighted mean loss: what is differentiated, the same to report);
+        `examples`: the rows' example numbers (consecutive), which key their dropout masks."""
+        with dropout.keyed_by_example(self.hparams.seed, tf.reduce_sum(examples[:1])):  # a replica may get no rows
+            outputs = self.model(inputs, training=True)
+        losses = self.task.example_losses(labels, outputs)
         loss = tf.reduce_sum(losses * weights) / tf.maximum(total_weight, 1.0)
         return loss, loss
 
     def _replica_train_step(self, element):
-        """One replica's step on `(inputs, labels, row weights)`: its statistics (summed over replicas and
-        steps by the kernel): the loss and the `run_kernel.NONFINITE` count."""
-        inputs, labels, row_weights = element
+        """One replica's step on `(inputs, labels, row weights, example numbers)`: its statistics (summed over
+        replicas and steps by the kernel): the loss and the `run_kernel.NONFINITE` count."""
+        inputs, labels, row_weights, examples = element
         weights = self.task.loss_weights(labels, row_weights)
         total_weight = tf.distribute.get_replica_context().all_reduce(
             tf.distribute.ReduceOp.SUM, tf.reduce_sum(weights))
-        loss = self.engine.replica_step(inputs, labels, weights, total_weight)
+        loss = self.engine.replica_step(inputs, labels, weights, examples, total_weight)
         return {"loss": loss, run_kernel.NONFINITE: run_kernel.nonfinite(loss)}
 
     def _one_predict_step(self, iterator):
@@ -119,8 +127,10 @@ class FineTuner:
                 epoch_order(len(features), hparams.seed, epoch), self._lengths(features), self._widths(features),
                 hparams.train_batch_size, hparams.steps_per_execution, hparams.seed, epoch,
                 fill=self.static_shapes or hparams.gradient_accumulation_steps > 1)
-            plan = plan[skip_steps:steps_per_epoch(len(features), hparams)]
-            return self._batches(features, plan, hparams.train_batch_size, labelled=True)
+            per_epoch = steps_per_epoch(len(features), hparams)
+            plan = plan[skip_steps:per_epoch]
+            return self._batches(features, plan, hparams.train_batch_size,
+                                 first_step=(epoch - 1) * per_epoch + skip_steps)
 
     def _widths(self, features):
         return batching.bucket_widths(features.inputs["input_ids"].shape[1], self.hparams.bucket_width)
@@ -129,18 +139,22 @@ class FineTuner:
     def _lengths(features):
         return batching.row_lengths(features.inputs["attention_mask"])
 
-    def _batches(self, features, plan, batch_size, labelled):
+    def _batches(self, features, plan, batch_size, first_step=None):
         """`EpochBatches` over `plan`: per width a distributed dataset of its batches in plan order, inputs (and
-        the task's `sequence_labels`) cut to the width; `labelled`: elements `(inputs, labels, row weights)`
-        with weight 0 for filler rows, else the inputs. Only a dynamic-shape partial batch is smaller."""
+        the task's `sequence_labels`) cut to the width; with `first_step` (the optimizer step of the plan's first
+        batch) elements `(inputs, labels, row weights, example numbers)` with weight 0 for filler rows (row r of
+        step s is example s · batch_size + r), else the inputs. Only a dynamic-shape partial batch is smaller."""
         iterators = {}
+        steps = {id(batch): first_step + index for index, batch in enumerate(plan)} if first_step is not None else {}
         for width, chosen in _by_width(plan):
             rows, real, sizes = batching.stack(chosen, batch_size)
             element = {key: np.asarray(value)[rows, :width] for key, value in features.inputs.items()}
-            if labelled:
+            if first_step is not None:
                 labels = {key: np.asarray(value)[rows, :width] if key in self.task.sequence_labels
                           else np.asarray(value)[rows] for key, value in features.labels.items()}
-                element = (element, labels, real.astype(np.float32))
+                examples = (np.array([steps[id(batch)] for batch in chosen], np.int64)[:, None] * batch_size
+                            + np.arange(batch_size, dtype=np.int64))
+                element = (element, labels, real.astype(np.float32), examples)
             dataset = tf.data.Dataset.from_tensor_slices((element, sizes))
             if self.static_shapes:
                 dataset = dataset.map(lambda element, size: element)
@@ -183,7 +197,7 @@ class FineTuner:
         count, batch_size = len(features), self.hparams.eval_batch_size
         plan = batching.eval_plan(self._lengths(features), self._widths(features), batch_size,
                                   fill=self.static_shapes)
-        batches = self._batches(features, plan, batch_size, labelled=False)
+        batches = self._batches(features, plan, batch_size)
         full_width = features.inputs["input_ids"].shape[1]
         outputs = {}
         while len(batches):

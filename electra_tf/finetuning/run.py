@@ -176,23 +176,36 @@ def build_tuner(task, hparams, init_checkpoint, num_train_features, strategy, ji
     """The pre-trained model with `task`'s head and an optimizer scheduled over all epochs."""
     with strategy.scope():
         model = load_model(init_checkpoint, task, hparams)
+    train_steps = steps_per_epoch(num_train_features, hparams) * hparams.num_train_epochs
+    return tuner_for(model, task, hparams, train_steps, strategy, jit_compile, timer)
+
+
+def tuner_for(model, task, hparams, train_steps, strategy, jit_compile=False, timer=NO_TIMER):
+    """A `FineTuner` of `model` (built under `strategy`'s scope) whose optimizer is scheduled over
+    `train_steps`; raises ValueError when `max_seq_length` exceeds the model's positions."""
     if hparams.max_seq_length > model.config.max_position_embeddings:
         raise ValueError(f"max_seq_length {hparams.max_seq_length} exceeds the model's max_position_embeddings "
                          f"{model.config.max_position_embeddings}")
-    train_steps = steps_per_epoch(num_train_features, hparams) * hparams.num_train_epochs
     return FineTuner(model, task, hparams, train_steps, strategy, jit_compile, timer)
 
 
 def load_model(init_checkpoint, task, hparams):
     """The pre-trained encoder with `task`'s head (fresh when the checkpoint lacks it)."""
+    labels, overrides = head_settings(task, hparams)
+    return load_pretrained(init_checkpoint, head_type=task.head_type, network="discriminator", labels=labels,
+                           config_overrides=overrides)
+
+
+def head_settings(task, hparams):
+    """`(labels, config_overrides)` of `task`'s model: the head's ordered label names (None for a head without
+    labels) and the dropout rates `hparams` set (None when it sets none)."""
     overrides = {key: getattr(hparams, key)
                  for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
                  if getattr(hparams, key) is not None}
     labels = task.labels
     if task.head_type == "sequence_classification" and labels is None:
         labels = ["score"]  # regression: one output
-    return load_pretrained(init_checkpoint, head_type=task.head_type, network="discriminator", labels=labels,
-                           config_overrides=overrides or None)
+    return labels, overrides or None
 
 
 def _run_state(results, loss_sum):

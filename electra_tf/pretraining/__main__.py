@@ -98,7 +98,8 @@ def main(argv):
     del argv
     config = PretrainingConfig.from_json_file(config_files.resolve(FLAGS.config, "pretrain"), FLAGS.hparams)
     if FLAGS.dry_run:
-        plan.plan_from_flags(FLAGS, config, len(load_vocab(FLAGS.vocab)) if FLAGS.vocab else None)
+        plan.plan_from_flags(FLAGS, plan.pretraining(FLAGS, config, len(load_vocab(FLAGS.vocab)) if FLAGS.vocab
+                                                     else None))
         return
     vocab_file = FLAGS.vocab or os.path.join(FLAGS.data_dir or "", "vocab.txt")
     extension = None

@@ -116,6 +116,11 @@ class Task:
         """The loss of every row (or every token: any shape `loss_weights` matches), float32."""
         raise NotImplementedError
 
+    def synthetic_labels(self, rows, length, rng):
+        """Random training labels of `rows` features `length` tokens wide, with the shapes and dtypes `featurize`
+        gives (the planner's synthetic steps; `rng`: a numpy Generator)."""
+        raise NotImplementedError
+
     def loss_weights(self, labels, row_weights):
         """The weight of each `example_losses` term: `row_weights` (1 for a real row, 0 for padding) by default."""
         return row_weights

@@ -164,6 +164,11 @@ class SequenceTask(Task):
         return Features({"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
                         {"labels": labels}, truncated)
 
+    def synthetic_labels(self, rows, length, rng):
+        if self.regression:
+            return {"labels": rng.uniform(0, 5, rows).astype(np.float32)}
+        return {"labels": rng.integers(0, len(self.labels or ["score"]), rows).astype(np.int32)}
+
     def example_losses(self, labels, outputs):
         logits = tf.cast(outputs["logits"], tf.float32)
         if self.regression:

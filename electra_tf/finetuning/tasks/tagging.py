@@ -87,6 +87,9 @@ class TaggingTask(Task):
         return Features({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
                         {"labels": labels}, truncated=truncated, meta=word_positions)
 
+    def synthetic_labels(self, rows, length, rng):
+        return {"labels": rng.integers(0, len(self.labels), (rows, length)).astype(np.int32)}
+
     def example_losses(self, labels, outputs):
         return tf.keras.losses.sparse_categorical_crossentropy(
             tf.maximum(labels["labels"], 0), tf.cast(outputs["logits"], tf.float32), from_logits=True)
