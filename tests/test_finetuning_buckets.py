@@ -183,8 +183,10 @@ def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly(init_ch
     assert sorted(rows.tolist()) == list(range(len(features)))  # every row once
     assert sorted(rows.tolist()) != rows.tolist() or len(features) < 8  # in the epoch's shuffled order
     full_labels = features.labels["labels"]
-    for batch, (inputs, labels, weights) in zip(plan, served):
+    for step, (batch, (inputs, labels, weights, examples)) in enumerate(zip(plan, served)):
         assert batch.width in widths
+        # the rows' example numbers (their dropout key): row r of the epoch's step s is example s * batch + r
+        np.testing.assert_array_equal(examples.numpy(), step * 4 + np.arange(len(batch.rows)))
         for key, value in features.inputs.items():
             np.testing.assert_array_equal(inputs[key].numpy(), value[batch.rows, :batch.width])
             assert not features.inputs["attention_mask"][batch.rows, batch.width:].any()  # nothing real cut
@@ -197,8 +199,10 @@ def test_training_batches_serve_the_plan_cut_to_width_and_resume_exactly(init_ch
     for skip in (1, 5):
         resumed = tuner.train_dataset(features, 1, skip_steps=skip)
         assert [b.width for b in resumed.plan] == [b.width for b in plan[skip:]]
-        for (inputs, labels, _), (expected, expected_labels, _) in zip(resumed, served[skip:]):
+        for (inputs, labels, _, examples), (expected, expected_labels, _, expected_examples) in zip(
+                resumed, served[skip:]):
             np.testing.assert_array_equal(inputs["input_ids"].numpy(), expected["input_ids"].numpy())
+            np.testing.assert_array_equal(examples.numpy(), expected_examples.numpy())  # the same dropout keys
             np.testing.assert_array_equal(labels["labels"].numpy(), expected_labels["labels"].numpy())
     # train(batches, count) runs exactly `count` planned steps, across widths
     batches = tuner.train_dataset(features, 1)
