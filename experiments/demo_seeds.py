@@ -3,7 +3,8 @@ trees (a branch and its base), and tabulates each run: test accuracy, best epoch
 positive-class probabilities the SavedModel's `predict_text` gives for the two demo reviews and for a held-out
 pair (the first positive and the first negative row of the sample's test file), with the run's wall and CPU
 seconds. It answers whether a change moves the demo's behaviour over seeds or only which seeds are right.
-Writes WORK_DIR/results.json and results.png (scores per seed) and prints the markdown table.
+Writes WORK_DIR/results.json and results.png (scores per seed) and prints the markdown table; `--mask_check`
+prints instead the statistics of one dropout layer's keyed and seed-generator masks.
 
     python -m electra_tf.pipeline --work_dir W    # once, for the pre-trained model
     python -m experiments.demo_seeds --pretrained_work_dir W --tree keyed=/work/wt/demo \
@@ -15,6 +16,7 @@ run at a time, the trees taking turns per seed. A finished run (its `run.json`) 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -119,25 +121,26 @@ def table(runs, expected):
                          f"{_cell(r['labels'][2:], r['positive'][2:], pair)} | {r['wall_seconds']:.0f} | "
                          f"{r['cpu_seconds']:.0f} |")
     lines += ["", "| tree | runs | median test accuracy (min–max) | demo reviews both right | "
-              "held-out pair both right | median wall s |", "|---|---|---|---|---|---|"]
+              "held-out pair both right | median wall s | median CPU s |", "|---|---|---|---|---|---|---|"]
     for name, records in runs.items():
         accuracies = [r["accuracy"] for r in records]
         lines.append(f"| {name} | {len(records)} | {statistics.median(accuracies):.3f} "
                      f"({min(accuracies):.2f}–{max(accuracies):.2f}) | "
                      f"{sum(r['labels'][:2] == demo for r in records)} of {len(records)} | "
                      f"{sum(r['labels'][2:] == pair for r in records)} of {len(records)} | "
-                     f"{statistics.median(r['wall_seconds'] for r in records):.0f} |")
+                     f"{statistics.median(r['wall_seconds'] for r in records):.0f} | "
+                     f"{statistics.median(r['cpu_seconds'] for r in records):.0f} |")
     return "\n".join(lines)
 
 
 def plot(runs, texts, path):
-    """Test accuracy and each text's P(positive) per seed, one marker per tree."""
+    """Test accuracy and each text's P(positive) per seed (`texts`: their short names), one marker per tree."""
     import matplotlib
     matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib import pyplot, ticker
 
     figure, axes = pyplot.subplots(1, 1 + len(texts), figsize=(3.2 * (1 + len(texts)), 3.2), sharex=True)
-    titles = ["test accuracy"] + [f"P(positive): {text[:14]}…" for text in texts]
+    titles = ["test accuracy"] + [f"P(positive): {text}" for text in texts]
     for index, (axis, title) in enumerate(zip(axes, titles)):
         for offset, (name, records) in enumerate(runs.items()):
             seeds = [r["seed"] + 0.15 * offset for r in records]
@@ -148,20 +151,58 @@ def plot(runs, texts, path):
             axis.set_ylim(-0.05, 1.05)
         axis.set_title(title, fontsize=8)
         axis.set_xlabel("seed")
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     axes[0].legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
 
+def mask_statistics(rows=200_000, units=128, rate=0.1, seeds=(1, 2, 3, 4, 5)):
+    """One line per seed and source (keyed: this branch's fine-tuning; seed generator: main's) with z-scores
+    (deviation / standard error) of one `Dropout`'s masks: each draw's drop fraction against the rate it rounds
+    to, and the correlations of its two draws, of neighbouring rows, of rows 16 apart and of neighbouring units."""
+    import numpy as np
+    import tensorflow as tf
+
+    from electra_tf.dropout import _LEVELS, Dropout, keyed_by_example
+
+    def correlation(first, second):
+        first, second = first.astype(np.float32), second.astype(np.float32)
+        return float(((first - first.mean()) * (second - second.mean())).mean() / (first.std() * second.std()))
+
+    inputs, exact_rate, lines = tf.ones([rows, units]), round(rate * _LEVELS) / _LEVELS, []
+    for seed in seeds:
+        for source in ("keyed", "seed generator"):
+            layer = Dropout(rate, seed=None if source == "keyed" else seed)
+            layer.stream = 3 if source == "keyed" else None
+            with keyed_by_example(seed, 0) if source == "keyed" else contextlib.nullcontext():
+                first, second = [layer(inputs, training=True, draw=draw).numpy() == 0 for draw in (0, 1)]
+            fraction_se, correlation_se = (exact_rate * (1 - exact_rate) / first.size) ** 0.5, first.size ** -0.5
+            scores = [(first.mean() - exact_rate) / fraction_se, (second.mean() - exact_rate) / fraction_se]
+            scores += [correlation(*pair) / correlation_se for pair in (
+                (first, second), (first[1:], first[:-1]), (first[16:], first[:-16]), (first[:, 1:], first[:, :-1]))]
+            lines.append(f"{source} seed {seed}: z of the drop fractions {scores[0]:+.1f} {scores[1]:+.1f}, of the "
+                         f"correlations: draws {scores[2]:+.1f}, rows {scores[3]:+.1f}, rows 16 apart "
+                         f"{scores[4]:+.1f}, units {scores[5]:+.1f}")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrained_work_dir", required=True, help="A finished demo run's --work_dir.")
-    parser.add_argument("--tree", action="append", required=True, metavar="NAME=PATH",
+    parser.add_argument("--mask_check", action="store_true",
+                        help="Only print the dropout masks' statistics (keyed and seed-generator) and exit.")
+    parser.add_argument("--pretrained_work_dir", help="A finished demo run's --work_dir.")
+    parser.add_argument("--tree", action="append", metavar="NAME=PATH",
                         help="A source tree to fine-tune with (repeatable).")
     parser.add_argument("--seeds", default="42,43,44,45,46,47", help="Comma-separated fine-tuning seeds.")
-    parser.add_argument("--work_dir", required=True, help="Where the runs and results go.")
+    parser.add_argument("--work_dir", help="Where the runs and results go.")
     parser.add_argument("--data_dir", default="data/sample_nsmc", help="The sample data (for the held-out pair).")
     args = parser.parse_args(argv)
+    if args.mask_check:
+        print("\n".join(mask_statistics()))
+        return
+    if not (args.pretrained_work_dir and args.tree and args.work_dir):
+        parser.error("--pretrained_work_dir, --tree and --work_dir are required (or --mask_check)")
     trees = dict(tree.split("=", 1) for tree in args.tree)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     pair = held_out_pair(args.data_dir)
@@ -178,7 +219,8 @@ def main(argv=None):
             runs[name].append(run_one(os.path.abspath(tree), commands[name][seed], output_dir, texts))
     with open(os.path.join(args.work_dir, "results.json"), "w", encoding="utf-8") as handle:
         json.dump({"texts": texts, "expected": expected, "runs": runs}, handle, ensure_ascii=False, indent=1)
-    plot(runs, texts, os.path.join(args.work_dir, "results.png"))
+    names = [f"demo review {index + 1} ({label})" for index, label in enumerate(pipeline.SAMPLE_LABELS)]
+    plot(runs, names + [f"held-out row ({label})" for _, label in pair], os.path.join(args.work_dir, "results.png"))
     print(table(runs, expected))
 
 

@@ -27,4 +27,4 @@ def test_the_summary_counts_seeds_with_both_labels_right():
     runs = {"a": [record(1, 0.9, ["1", "0", "1", "0"]), record(2, 1.0, ["0", "0", "1", "0"]),
                   record(3, 0.8, ["1", "0", "1", "1"])]}
     summary = table(runs, ["1", "0", "1", "0"]).splitlines()[-1]
-    assert summary == "| a | 3 | 0.900 (0.80–1.00) | 2 of 3 | 2 of 3 | 10 |"
+    assert summary == "| a | 3 | 0.900 (0.80–1.00) | 2 of 3 | 2 of 3 | 10 | 20 |"
