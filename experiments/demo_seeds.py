@@ -39,12 +39,17 @@ print(json.dumps({seed: pipeline.demo_stages(sys.argv[1], recipe_, "data/sample_
 """
 
 
+# The free-form reviews the demo used up to 2026-12-04 (it now uses `held_out_pair`'s rows, `pipeline.held_out_reviews`).
+FREE_FORM_REVIEWS = ["배우들 연기가 정말 훌륭하고 이야기도 감동적이었어요", "시간이 아까울 정도로 지루하고 뻔한 영화였다"]
+FREE_FORM_LABELS = ["1", "0"]
+
+
 def held_out_pair(data_dir):
     """The first positive and the first negative row of the task's test file, as (text, label) pairs."""
     task = get_task(pipeline.TASK)
     examples = task.read(data_dir, "test").examples
     return [next((example.text_a, task.labels[example.label]) for example in examples
-                 if task.labels[example.label] == wanted) for wanted in pipeline.SAMPLE_LABELS]
+                 if task.labels[example.label] == wanted) for wanted in FREE_FORM_LABELS]
 
 
 def tree_commands(tree, pretrained_work_dir, seeds, python):
@@ -206,8 +211,8 @@ def main(argv=None):
     trees = dict(tree.split("=", 1) for tree in args.tree)
     seeds = [int(seed) for seed in args.seeds.split(",")]
     pair = held_out_pair(args.data_dir)
-    texts = pipeline.SAMPLE_SENTENCES + [text for text, _ in pair]
-    expected = pipeline.SAMPLE_LABELS + [label for _, label in pair]
+    texts = FREE_FORM_REVIEWS + [text for text, _ in pair]
+    expected = FREE_FORM_LABELS + [label for _, label in pair]
     pretrained = os.path.abspath(args.pretrained_work_dir)
     commands = {name: tree_commands(os.path.abspath(tree), pretrained, seeds, sys.executable)
                 for name, tree in trees.items()}
@@ -219,7 +224,7 @@ def main(argv=None):
             runs[name].append(run_one(os.path.abspath(tree), commands[name][seed], output_dir, texts))
     with open(os.path.join(args.work_dir, "results.json"), "w", encoding="utf-8") as handle:
         json.dump({"texts": texts, "expected": expected, "runs": runs}, handle, ensure_ascii=False, indent=1)
-    names = [f"demo review {index + 1} ({label})" for index, label in enumerate(pipeline.SAMPLE_LABELS)]
+    names = [f"demo review {index + 1} ({label})" for index, label in enumerate(FREE_FORM_LABELS)]
     plot(runs, names + [f"held-out row ({label})" for _, label in pair], os.path.join(args.work_dir, "results.png"))
     print(table(runs, expected))
 

@@ -3,8 +3,10 @@ recipe at tiny scale plus the parity and predict_text stages, including the pre-
 discriminator's loss falls and the generator beats the unigram baseline."""
 
 import collections
+import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -55,29 +57,41 @@ def test_every_stage_runs_then_skips_when_done(pipeline_run):
     assert f"stage logs: {os.path.join(work_dir, 'logs', '<stage>.log')}" in stdout
 
 
-def _in_process_labels(saved_model_dir):
+def _in_process_labels(saved_model_dir, reviews):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the SavedModel's tokenizer ops)
 
     from electra_tf.serving import latest_version
 
     outputs = tf.saved_model.load(latest_version(saved_model_dir)).signatures["predict_text"](
-        text=tf.constant(pipeline.SAMPLE_SENTENCES))
+        text=tf.constant(reviews))
     return [label.decode() for label in outputs["label"].numpy()]
+
+
+def test_the_demo_reviews_are_the_test_files_first_positive_and_negative_ones():
+    rows = list(csv.DictReader(open(os.path.join(ROOT, "data", "sample_nsmc", "ratings_test.txt"), encoding="utf-8"),
+                               delimiter="\t", quoting=csv.QUOTE_NONE))
+    expected = [next(row["document"] for row in rows if row["label"] == label) for label in ("1", "0")]
+    assert pipeline.held_out_reviews(os.path.join(ROOT, "data", "sample_nsmc")) == expected
+    train = {line.split("\t")[1] for line in open(os.path.join(ROOT, "data", "sample_nsmc", "ratings_train.txt"),
+                                                  encoding="utf-8")}
+    assert not train & set(expected)  # never trained on
 
 
 @pytest.mark.slow
 def test_the_demo_model_learns_the_sample_for_three_seeds(pipeline_run, tmp_path):
-    """The demo's fine-tuning labels both demo reviews right and scores >= 95% on the sample test file: the
-    demo run itself, then the same fine-tuning of the same pre-trained model with two other seeds."""
+    """The demo's fine-tuning, then the same fine-tuning of the same pre-trained model with two other seeds:
+    each labels both held-out demo reviews right, and the median test accuracy of the three is >= 95% (one
+    seed decides nothing: docs/experiments/demo-finetuning.md)."""
     work_dir, stdout, _ = pipeline_run
     finetune_dir = recipes.finetune_output_dir(work_dir, pipeline.TASK)
-    demo_seed = json.load(open(os.path.join(finetune_dir, "eval_results.json")))["hparams"]["seed"]
-    assert pipeline.read_predictions(os.path.join(work_dir, "prediction.txt")) == pipeline.SAMPLE_LABELS
-    accuracy = json.load(open(os.path.join(finetune_dir, "eval_results.json")))["test"]["accuracy"]
-    assert accuracy >= 0.95, accuracy
-    assert f"| test accuracy {accuracy:.4f} |" in stdout and "labels 1 0 (expected 1 0: 2/2 right)" in stdout
+    demo_results = json.load(open(os.path.join(finetune_dir, "eval_results.json")))
+    demo_seed = demo_results["hparams"]["seed"]
+    assert pipeline.read_predictions(os.path.join(work_dir, "prediction.txt")) == pipeline.REVIEW_LABELS
+    accuracies = [demo_results["test"]["accuracy"]]
+    assert f"| test accuracy {accuracies[0]:.4f} |" in stdout and "labels 1 0 (expected 1 0: 2/2 right)" in stdout
     recipe = recipes.load_recipe("koelectra-small-v3")
+    reviews = pipeline.held_out_reviews("data/sample_nsmc")
     for seed in (demo_seed + 1, demo_seed + 2):
         stage = pipeline.demo_stages(work_dir, recipe, "data/sample_corpus.txt", "data/sample_nsmc",
                                      finetune_hparams={"seed": seed})[5]
@@ -88,8 +102,9 @@ def test_the_demo_model_learns_the_sample_for_three_seeds(pipeline_run, tmp_path
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
         results = json.load(open(os.path.join(output_dir, "eval_results.json")))
         assert results["hparams"]["seed"] == seed
-        assert results["test"]["accuracy"] >= 0.95, (seed, results["test"], [e["dev"] for e in results["epochs"]])
-        assert _in_process_labels(os.path.join(output_dir, "saved_model")) == pipeline.SAMPLE_LABELS, seed
+        accuracies.append(results["test"]["accuracy"])
+        assert _in_process_labels(os.path.join(output_dir, "saved_model"), reviews) == pipeline.REVIEW_LABELS, seed
+    assert statistics.median(accuracies) >= 0.95 and min(accuracies) >= 0.9, accuracies
 
 
 @pytest.mark.slow
@@ -106,7 +121,7 @@ def test_exports_match_transformers(pipeline_run):
 def test_prediction_prints_a_sentence_and_its_label(pipeline_run):
     work_dir, _, _ = pipeline_run
     text = open(os.path.join(work_dir, "prediction.txt"), encoding="utf-8").read()
-    assert "배우들 연기가 정말" in text and "'label': '" in text
+    assert pipeline.held_out_reviews(os.path.join(ROOT, "data", "sample_nsmc"))[0] in text and "'label': '" in text
 
 
 @pytest.mark.slow
