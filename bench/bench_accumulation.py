@@ -1,9 +1,9 @@
 """Gradient accumulation and the plan at KoELECTRA-small-v3 shape (seq 128, batch 32), in one process.
 
-- Cost per example: our optimizer step of 32 rows as 4 micro-batches of 8 (`gradient_accumulation_steps` 4)
-  against the plain step of the same 32 rows (same examples per step, so the ratio of step times is the ratio of
-  costs per example; goal <= 1.05), and against 4 plain steps of 8 rows: what is left once the micro-batch's own
-  size (smaller matrix products) is taken out is accumulation's own cost.
+- Cost per example: our optimizer step of 32 rows as k micro-batches (`gradient_accumulation_steps` k, default
+  4 x 8 rows) against the plain step of the same 32 rows (same examples per step, so the ratio of step times is
+  the ratio of costs per example; goal <= 1.05), and against k plain steps of one micro-batch: what is left once
+  the micro-batch's own size (smaller matrix products) is taken out is accumulation's own cost.
 - Peak memory of one step (float32): ours, plain and accumulated, against the same replaced-token-detection step
   assembled from transformers' TF classes (`bench_pretraining.transformers_step`); each the allocator's peak
   during its second step above what was in use before it was built (goal: ours not above the peer).
@@ -12,7 +12,7 @@
 The steps take turns (`--repeats` rounds, medians). On a CPU the memory statistics need TensorFlow's BFC
 allocator, chosen here before TensorFlow starts.
 
-Run: `python -m bench.bench_accumulation [--repeats 5] [--no_peer]`.
+Run: `python -m bench.bench_accumulation [--repeats 5] [--accumulation 4] [--no_peer]`.
 """
 
 import argparse
@@ -25,7 +25,6 @@ import tensorflow as tf  # noqa: E402
 from bench.bench_pretraining import BATCH, LENGTH, synthetic_batch, transformers_step  # noqa: E402
 from bench.common import ROOT, one_call, print_table, take_turns  # noqa: E402
 
-ACCUMULATION = 4
 
 
 def device():
@@ -60,6 +59,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default=os.path.join(ROOT, "configs", "pretrain", "koelectra-small-v3.json"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--accumulation", type=int, default=4, help="micro-batches per step of 32 rows")
     parser.add_argument("--no_peer", action="store_true", help="skip the transformers step")
     args = parser.parse_args()
 
@@ -68,14 +68,15 @@ def main():
 
     config = PretrainingConfig.from_json_file(args.config, {"max_seq_length": LENGTH, "train_batch_size": BATCH,
                                                             "max_predictions_per_seq": None})
-    micro = BATCH // ACCUMULATION
-    plain_name, accumulated_name = f"ours {BATCH} rows", f"ours {ACCUMULATION} x {micro} rows"
-    micro_name = f"ours {micro} rows, plain ({ACCUMULATION} steps)"
+    accumulation = args.accumulation
+    micro = BATCH // accumulation
+    plain_name, accumulated_name = f"ours {BATCH} rows", f"ours {accumulation} x {micro} rows"
+    micro_name = f"ours {micro} rows, plain ({accumulation} steps)"
     steps, peaks = {}, {}
     steps[plain_name], peaks[plain_name] = measured(lambda: ours(config, 1))
-    steps[accumulated_name], peaks[accumulated_name] = measured(lambda: ours(config, ACCUMULATION))
+    steps[accumulated_name], peaks[accumulated_name] = measured(lambda: ours(config, accumulation))
     micro_step, peaks[micro_name] = measured(lambda: ours(config, 1, rows=micro))
-    steps[micro_name] = lambda: [micro_step() for _ in range(ACCUMULATION)][-1]
+    steps[micro_name] = lambda: [micro_step() for _ in range(accumulation)][-1]
     peer_name = "transformers TF classes (RTD step)"
     if not args.no_peer:
         peer, peaks[peer_name] = measured(lambda: transformers_step(config))
