@@ -46,7 +46,8 @@ from electra_tf.export import export_transformers
 from electra_tf.models import build_model
 from electra_tf.pretraining.config import PretrainingConfig
 from electra_tf.pretraining.curves import plot_curves
-from electra_tf.recipe import Stage, StageFailed, marker_path, plan, print_summary, run_stages, subprocess_env
+from electra_tf.recipe import plan
+from electra_tf.stages import Stage, StageFailed, marker_path, print_summary, run_stages, subprocess_env
 
 TASKS = {"nsmc": "accuracy", "korsts": "spearman"}
 

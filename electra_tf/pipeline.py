@@ -21,6 +21,7 @@ from electra_tf.finetuning.config import FinetuneHparams
 from electra_tf.finetuning.tasks import get_task
 from electra_tf.hparams import field_names, parse_hparams
 from electra_tf.pretraining.config import PretrainingConfig
+from electra_tf.stages import Stage, run_with_summary
 
 FLAGS = flags.FLAGS
 
@@ -47,9 +48,9 @@ def demo_stages(work_dir, recipe, corpus, finetune_data, pretrain_overrides=None
     parity, prediction = os.path.join(work_dir, "parity.txt"), os.path.join(work_dir, "prediction.txt")
     reviews = held_out_reviews(finetune_data)
     return stages + [
-        recipes.Stage("parity", [[python, "-m", "electra_tf.parity", f"--model_dir={export_dir}/discriminator",
+        Stage("parity", [[python, "-m", "electra_tf.parity", f"--model_dir={export_dir}/discriminator",
                                   f"--model_dir={export_dir}/generator", f"--output={parity}"]], parity),
-        recipes.Stage("predict_text", [[python, "-m", "electra_tf.serving", f"--saved_model_dir={serving_dir}",
+        Stage("predict_text", [[python, "-m", "electra_tf.serving", f"--saved_model_dir={serving_dir}",
                                         *[f"--text={review}" for review in reviews],
                                         f"--output={prediction}"]], prediction, result=predicted_labels),
     ]
@@ -100,7 +101,7 @@ def main(argv):
                          finetune_hparams=finetune_hparams)
     recipes.pin_work_dir(FLAGS.work_dir, recipe["name"], "tiny")
     log_dir = os.path.join(FLAGS.work_dir, "logs") if "://" not in FLAGS.work_dir else None
-    code = recipes.run_recipe(stages, FLAGS.work_dir, log_dir=log_dir)
+    code = run_with_summary(stages, FLAGS.work_dir, log_dir=log_dir)
     if code:
         sys.exit(code)
     for report in ("parity.txt", "prediction.txt"):

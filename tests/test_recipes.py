@@ -12,6 +12,7 @@ import pytest
 
 from electra_tf import config_files
 from electra_tf import recipe as recipes
+from electra_tf import stages as runner
 from electra_tf.config import ElectraConfig
 from electra_tf.finetuning.config import load_hparams
 from electra_tf.pretraining.config import PretrainingConfig
@@ -230,7 +231,7 @@ def _logging_stage(name, log, exit_code=0, kill=False, inputs=(), resumable=Fals
     elif exit_code:
         code += f"; raise SystemExit({exit_code})"
     code += f"; open({output!r}, 'w').write('x')"
-    return recipes.Stage(name, [[sys.executable, "-c", code]], output, inputs=tuple(inputs), resumable=resumable)
+    return runner.Stage(name, [[sys.executable, "-c", code]], output, inputs=tuple(inputs), resumable=resumable)
 
 
 def _ran(log):
@@ -240,43 +241,43 @@ def _ran(log):
 def test_stages_run_in_order_then_skip_when_complete(tmp_path):
     log, work = tmp_path / "log", str(tmp_path / "work")
     stages = [_logging_stage(name, log) for name in ("a", "b", "c")]
-    rows = recipes.run_stages(stages, work)
+    rows = runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c"] and [row[1] for row in rows] == ["done"] * 3
-    marker = json.load(open(recipes.marker_path(work, "b")))
+    marker = json.load(open(runner.marker_path(work, "b")))
     assert marker["stage"] == "b" and marker["commands"] == stages[1].commands
     assert sorted(os.listdir(os.path.join(work, ".done"))) == ["a.json", "b.json", "c.json"]  # no temporary left
-    rows = recipes.run_stages(stages, work)
+    rows = runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c"] and [row[1] for row in rows] == ["skipped (done)"] * 3
 
 
 def test_until_stops_after_the_stage_and_a_later_call_resumes(tmp_path):
     log, work = tmp_path / "log", str(tmp_path / "work")
     stages = [_logging_stage(name, log) for name in ("a", "b", "c")]
-    rows = recipes.run_stages(stages, work, until="b")
+    rows = runner.run_stages(stages, work, until="b")
     assert _ran(log) == ["a", "b"] and [row[0] for row in rows] == ["a", "b"]
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c"]
-    with pytest.raises(recipes.RecipeError, match="--until"):
-        recipes.run_stages(stages, work, until="z")
+    with pytest.raises(ValueError, match="--until"):
+        runner.run_stages(stages, work, until="z")
 
 
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_a_failed_or_killed_stage_runs_again(tmp_path, how):
     log, work = tmp_path / "log", str(tmp_path / "work")
     broken = _logging_stage("b", log, exit_code=3, kill=how == "kill")
-    with pytest.raises(recipes.StageFailed) as failure:
-        recipes.run_stages([_logging_stage("a", log), broken, _logging_stage("c", log)], work)
+    with pytest.raises(runner.StageFailed) as failure:
+        runner.run_stages([_logging_stage("a", log), broken, _logging_stage("c", log)], work)
     assert failure.value.stage == "b" and failure.value.rows[-1][1].startswith("FAILED")
-    assert _ran(log) == ["a", "b"] and not os.path.exists(recipes.marker_path(work, "b"))
-    recipes.run_stages([_logging_stage(name, log) for name in ("a", "b", "c")], work)
+    assert _ran(log) == ["a", "b"] and not os.path.exists(runner.marker_path(work, "b"))
+    runner.run_stages([_logging_stage(name, log) for name in ("a", "b", "c")], work)
     assert _ran(log) == ["a", "b", "b", "c"]
 
 
 def test_stage_output_goes_to_its_log_and_a_failure_shows_the_last_lines(tmp_path, capsys):
-    loud = recipes.Stage("loud", [[sys.executable, "-c", "print('noise ' * 3); import sys; "
+    loud = runner.Stage("loud", [[sys.executable, "-c", "print('noise ' * 3); import sys; "
                                    "sys.exit('error: --flag: the reason')"]], "")
     logs = str(tmp_path / "logs")
-    assert recipes.run_recipe([_logging_stage("a", tmp_path / "log"), loud], str(tmp_path / "w"), log_dir=logs) == 1
+    assert runner.run_with_summary([_logging_stage("a", tmp_path / "log"), loud], str(tmp_path / "w"), log_dir=logs) == 1
     out, err = capsys.readouterr()
     assert "noise" not in out.split("last lines of")[0]  # the stage's output is in its log, not on the screen
     assert "| a | done |" in out and "| loud | FAILED (exit 1) |" in out and f"stage logs: {logs}" in out
@@ -301,20 +302,20 @@ def _three_stages_run_once(tmp_path, resumable=False):
     source.write_text("text")
     stages = [_logging_stage("a", log, inputs=[str(source)]), _logging_stage("b", log, resumable=resumable),
               _logging_stage("c", log)]
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     return source, log, stages, work
 
 
 def test_a_truncated_or_foreign_marker_is_not_taken_as_done(tmp_path, capsys):
     source, log, stages, work = _three_stages_run_once(tmp_path)
-    marker = recipes.marker_path(work, "b")
+    marker = runner.marker_path(work, "b")
     text = open(marker).read()
     open(marker, "w").write(text[: len(text) // 2])  # truncated
-    rows = recipes.run_stages(stages, work)
+    rows = runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c", "b", "c"] and [row.status for row in rows] == ["skipped (done)", "done", "done"]
     assert "=== b runs again: its marker" in capsys.readouterr().out
     open(marker, "w").write(json.dumps({"stage": "b", "seconds": "soon"}))  # parses, but is no marker
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     assert _ran(log)[5:] == ["b", "c"]
 
 
@@ -322,15 +323,15 @@ def test_an_older_runners_marker_reruns_in_place_and_a_broken_one_starts_over(tm
     """A marker without checksums (the runner before them) re-runs a resumable stage where it is (it resumes);
     after an unreadable one, what the stage left is moved aside first."""
     source, log, stages, work = _three_stages_run_once(tmp_path, resumable=True)
-    marker = recipes.marker_path(work, "b")
+    marker = runner.marker_path(work, "b")
     old = json.load(open(marker))
     json.dump({key: old[key] for key in ("stage", "commands", "seconds", "finished")}, open(marker, "w"))
     capsys.readouterr()
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     out = capsys.readouterr().out
     assert "=== b runs again: its marker" in out and "older version" in out and "moved" not in out
     open(marker, "w").write("{")
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     assert "moved its earlier output" in capsys.readouterr().out
     assert _ran(log) == ["a", "b", "c", "b", "c", "b", "c"]
 
@@ -338,20 +339,20 @@ def test_an_older_runners_marker_reruns_in_place_and_a_broken_one_starts_over(tm
 def test_a_deleted_output_runs_its_stage_again(tmp_path, capsys):
     source, log, stages, work = _three_stages_run_once(tmp_path)
     os.remove(stages[2].output)
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c", "c"]
     assert f"=== c runs again: its output {stages[2].output} is missing" in capsys.readouterr().out
 
 
 def test_changed_input_runs_the_stage_and_those_after_it_and_says_why(tmp_path, capsys):
     source, log, stages, work = _three_stages_run_once(tmp_path, resumable=True)
-    marker = json.load(open(recipes.marker_path(work, "a")))
+    marker = json.load(open(runner.marker_path(work, "a")))
     assert marker["inputs"] == {str(source): hashlib.sha256(b"text").hexdigest()}
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c"]  # same input: nothing runs
     source.write_text("other text")
     capsys.readouterr()
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work)
     out = capsys.readouterr().out
     assert _ran(log) == ["a", "b", "c", "a", "b", "c"]
     assert f"=== a runs again: its input {source} changed since it ran" in out
@@ -365,8 +366,8 @@ def test_a_stage_killed_after_an_earlier_one_reran_still_runs_again(tmp_path):
     cascade that a kill would forget)."""
     source, log, stages, work = _three_stages_run_once(tmp_path)
     source.write_text("changed")
-    recipes.run_stages(stages, work, until="a")  # as if killed before b started
-    recipes.run_stages(stages, work)
+    runner.run_stages(stages, work, until="a")  # as if killed before b started
+    runner.run_stages(stages, work)
     assert _ran(log) == ["a", "b", "c", "a", "b", "c"]
 
 
@@ -384,10 +385,10 @@ def test_another_input_reruns_prepare_and_what_follows(tmp_path, capsys):
     fake, planned = stages(first)
     assert planned.inputs == (str(first),) and f"--input={first}" in planned.commands[0]
     fake[0].commands = [fake[0].commands[0] + [f"--input={first}"]]
-    recipes.run_stages(fake, str(tmp_path / "w"))
+    runner.run_stages(fake, str(tmp_path / "w"))
     fake, _ = stages(second)
     fake[0].commands = [fake[0].commands[0] + [f"--input={second}"]]
-    recipes.run_stages(fake, str(tmp_path / "w"))
+    runner.run_stages(fake, str(tmp_path / "w"))
     out = capsys.readouterr().out
     assert _ran(log) == ["prepare", "vocab", "prepare", "vocab"]
     assert f"=== prepare runs again: its command changed (now --input={second}; was --input={first})" in out
@@ -436,9 +437,9 @@ def _process_gone(pid):
 def test_kill_9_of_the_runner_takes_its_stage_with_it(tmp_path):
     pid_file = tmp_path / "child.pid"
     child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-    runner = (f"import sys; from electra_tf import recipe; recipe.run_stages([recipe.Stage('sleep', "
+    script = (f"import sys; from electra_tf import stages; stages.run_stages([stages.Stage('sleep', "
               f"[[sys.executable, '-c', {child!r}]], 'out')], {str(tmp_path / 'work')!r})")
-    process = subprocess.Popen([sys.executable, "-c", runner])
+    process = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.time() + 120
         while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
@@ -633,7 +634,7 @@ def test_domain_adapt_runs_every_stage_then_skips_them(released_model, run_comma
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
         return result.returncode
 
-    assert recipes.run_recipe(stages, work, run=forked) == 0
+    assert runner.run_with_summary(stages, work, run=forked) == 0
     names = [stage.name for stage in stages]
     out = capsys.readouterr().out
     assert all(f"| {name} | done |" in out for name in names), out[-3000:]
@@ -654,6 +655,6 @@ def test_domain_adapt_runs_every_stage_then_skips_them(released_model, run_comma
     generator = transformers.ElectraConfig.from_pretrained(os.path.join(work, "export", "generator"))
     assert generator.hidden_size == transformers.ElectraConfig.from_pretrained(released_model["generator"]).hidden_size
     ran.clear()
-    assert recipes.run_recipe(stages, work, run=forked) == 0
+    assert runner.run_with_summary(stages, work, run=forked) == 0
     out = capsys.readouterr().out
     assert ran == [] and all(f"| {name} | skipped (done) |" in out for name in names), out[-3000:]
