@@ -26,7 +26,6 @@ from bench.bench_pretraining import BATCH, LENGTH, synthetic_batch, transformers
 from bench.common import ROOT, one_call, print_table, take_turns  # noqa: E402
 
 
-
 def device():
     return "GPU:0" if tf.config.list_logical_devices("GPU") else "CPU:0"
 
@@ -69,6 +68,8 @@ def main():
     config = PretrainingConfig.from_json_file(args.config, {"max_seq_length": LENGTH, "train_batch_size": BATCH,
                                                             "max_predictions_per_seq": None})
     accumulation = args.accumulation
+    if accumulation < 1 or BATCH % accumulation:
+        parser.error(f"--accumulation {accumulation} must divide the batch of {BATCH} rows")
     micro = BATCH // accumulation
     plain_name, accumulated_name = f"ours {BATCH} rows", f"ours {accumulation} x {micro} rows"
     micro_name = f"ours {micro} rows, plain ({accumulation} steps)"

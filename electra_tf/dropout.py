@@ -17,7 +17,8 @@ _context = threading.local()  # per thread: MirroredStrategy traces each replica
 def keyed_by_example(seed, first_example, call=0):
     """While active, numbered `Dropout` layers draw their masks statelessly: row r of the batch is example
     ``first_example + r``; its bits are the Philox stream keyed by `seed` at counter
-    ``(example · blocks, call · 2^32 + layer number)``. `call` tells apart calls of shared layers."""
+    ``(example · blocks, row size · 2^40 + call · 2^32 + layer number)``. `call` tells apart calls of shared
+    layers."""
     previous = getattr(_context, "keys", None)
     _context.keys = (seed, first_example, call)
     try:
@@ -45,8 +46,9 @@ def _keyed_levels(inputs, seed, first_example, call, stream):
     per_row = tf.size(inputs, out_type=tf.int64) // tf.maximum(rows, 1)
     blocks = (per_row + 7) // 8  # counter values per row: 8 levels each
     key = tf.bitcast(tf.reshape(tf.cast(seed, tf.int64), [1]), tf.uint64)
-    counter = tf.bitcast(tf.stack([tf.cast(first_example, tf.int64) * blocks, tf.constant((call << 32) + stream, tf.int64)]),
-                         tf.uint64)
+    # the row size in the high word: rows of another size (a fine-tuning length bucket) never share counters
+    high = tf.constant((call << 32) + stream, tf.int64) + per_row * (1 << 40)
+    counter = tf.bitcast(tf.stack([tf.cast(first_example, tf.int64) * blocks, high]), tf.uint64)
     bits = tf.raw_ops.StatelessRandomUniformFullIntV2(shape=tf.stack([rows, blocks * 4]), key=key, counter=counter,
                                                        alg=_PHILOX, dtype=tf.uint32)
     levels = tf.reshape(tf.bitcast(bits, tf.uint16), [rows, -1])[:, :per_row]

@@ -3,10 +3,10 @@
 It is `python -m electra_tf.recipe --recipe koelectra-small-v3 --scale tiny` on `data/sample_corpus.txt` with
 NSMC fine-tuning on `data/sample_nsmc` (prepare → vocab → corpus → pre-training → export → fine-tuning, which
 also writes the SavedModel), followed by two demo stages: a parity check of the exports in transformers and one
-`predict_text` call on a positive and a negative review of the sample's test file (`held_out_reviews`). The fine-tuning stage uses the demo's own settings
-(`DEMO_FINETUNE`) on top of `configs/finetune/tiny.json`. Stages resume as the recipe runner's do; each stage's
-output goes to `WORK/logs/<stage>.log`, and the run ends with a summary table (the test accuracy included) and
-the two reports.
+`predict_text` call on a positive and a negative review of the sample's test file (`held_out_reviews`). The
+fine-tuning stage uses the demo's own settings (`DEMO_FINETUNE`) on top of `configs/finetune/tiny.json`. Stages
+resume as the recipe runner's do; each stage's output goes to `WORK/logs/<stage>.log`, and the run ends with a
+summary table (the test accuracy included) and the two reports.
 """
 
 import os
@@ -49,10 +49,10 @@ def demo_stages(work_dir, recipe, corpus, finetune_data, pretrain_overrides=None
     reviews = held_out_reviews(finetune_data)
     return stages + [
         Stage("parity", [[python, "-m", "electra_tf.parity", f"--model_dir={export_dir}/discriminator",
-                                  f"--model_dir={export_dir}/generator", f"--output={parity}"]], parity),
+                          f"--model_dir={export_dir}/generator", f"--output={parity}"]], parity),
         Stage("predict_text", [[python, "-m", "electra_tf.serving", f"--saved_model_dir={serving_dir}",
-                                        *[f"--text={review}" for review in reviews],
-                                        f"--output={prediction}"]], prediction, result=predicted_labels),
+                                *[f"--text={review}" for review in reviews],
+                                f"--output={prediction}"]], prediction, result=predicted_labels),
     ]
 
 
@@ -61,9 +61,13 @@ def held_out_reviews(finetune_data):
     `finetune_data`'s test file, which fine-tuning never trains on. Free-form reviews are not used: a model
     pre-trained for a few CPU minutes labels them by chance (docs/experiments/demo-finetuning.md)."""
     task = get_task(TASK)
+    data = task.read(finetune_data, "test")
     first = {}
-    for example in task.read(finetune_data, "test").examples:
+    for example in data.examples:
         first.setdefault(task.labels[example.label], example.text_a)
+    missing = [label for label in REVIEW_LABELS if label not in first]
+    if missing:
+        raise ValueError(f"--finetune_data: {data.path} has no review labelled {missing[0]} for the demo")
     return [first[label] for label in REVIEW_LABELS]
 
 

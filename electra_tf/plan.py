@@ -136,6 +136,7 @@ class Pretraining:
 
     @staticmethod
     def parameters_text(parameters):
+        """The report's breakdown of `parameters` (after the total)."""
         return (f"discriminator {parameters['discriminator']:,}, generator {parameters['generator']:,}, shared "
                 "embeddings counted once")
 
@@ -200,6 +201,7 @@ class Finetuning:
 
     @staticmethod
     def parameters_text(parameters):
+        """The report's breakdown of `parameters` (after the total)."""
         return f"encoder {parameters['encoder']:,}, head {parameters['head']:,}"
 
     def estimate(self, micro_batch, accumulation, activation_bytes=4):
@@ -300,7 +302,7 @@ def plan(builder, strategy, memory_gb=None, jit_compile=False, timed_steps=3, lo
             "estimated_bytes": builder.estimate(size, accumulation, activation_bytes),
             "measured_peak_bytes": int(peak), "memory_gb": memory_gb, "seconds_per_step": seconds,
             "train_steps": builder.train_steps,
-            "recipe_seconds": seconds * builder.train_steps if builder.train_steps else None}
+            "run_seconds": seconds * builder.train_steps if builder.train_steps else None}
 
 
 def describe(result, builder):
@@ -319,10 +321,10 @@ def describe(result, builder):
                      f"gradient_accumulation_steps {result['gradient_accumulation_steps']} keeps the batch of "
                      f"{result['batch']}")
     step = f"time per optimizer step: {result['seconds_per_step']:.3f} s"
-    if result["recipe_seconds"] is None:
+    if result["run_seconds"] is None:
         lines.append(f"{step}; the whole run's time needs --train_examples (training examples per epoch)")
     else:
-        lines.append(f"{step}; all {builder.steps_text}: {_duration(result['recipe_seconds'])}")
+        lines.append(f"{step}; all {builder.steps_text}: {_duration(result['run_seconds'])}")
     lines.append(f"--hparams '{{\"train_batch_size\": {result['batch']}, \"gradient_accumulation_steps\": "
                  f"{result['gradient_accumulation_steps']}}}'")
     return lines
@@ -355,6 +357,9 @@ def pretraining(values, config, vocab_size=None):
 def finetuning(values, task, hparams, init_checkpoint=None):
     """The `Finetuning` builder of `task` with `hparams` for the command's `--config` and `--train_examples`:
     the model's shape is `init_checkpoint`'s when it holds a model, else the config's `model` preset."""
+    if task.head_type == "sequence_classification" and task.labels is None and not getattr(task, "regression", False):
+        raise ValueError(f"--task {task.name} reads its labels from the train file, which a plan does not read: "
+                         "give them with --labels (run_finetuning.py --dry_run)")
     try:
         model_config = read_config(init_checkpoint) if init_checkpoint else None
         model = f"the model of {init_checkpoint}"

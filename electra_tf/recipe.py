@@ -1,7 +1,7 @@
 """Recipes: one published model's procedure, from raw text to a fine-tuned model, as one resumable command.
 
     python -m electra_tf.recipe --recipe koelectra-small-v3 --input 'raw/*.txt' --work_dir runs/ks3 \\
-        [--scale full|tiny] [--until prepare|vocab|corpus|pretrain|export|finetune] \\
+        [--scale full|tiny] [--until prepare|vocab|extend|corpus|pretrain|export|finetune] \\
         [--merge_vocab KOELECTRA/vocab.txt] [--finetune_task nsmc --finetune_data_dir data/nsmc [--num_trials 5]]
     python -m electra_tf.recipe --recipe domain-adapt --init_checkpoint RELEASED --input domain.txt --work_dir W
 
@@ -175,9 +175,11 @@ def continuation_settings(recipe, scale, init_checkpoint, init_generator_checkpo
     (`released_settings`), the `continue` section's learning rate and (at full scale) train_steps, warmup_steps
     as its warmup_fraction of the run's train_steps, then `pretrain_overrides`."""
     schedule, overrides = recipe[CONTINUE_SECTION[0]], dict(pretrain_overrides or {})
-    settings = {**released_settings(init_checkpoint, init_generator_checkpoint),
-                "learning_rate": schedule["learning_rate"],
-                **({"train_steps": schedule["train_steps"]} if scale == "full" else {}), **overrides}
+    released = released_settings(init_checkpoint, init_generator_checkpoint)
+    settings = {**released, "learning_rate": schedule["learning_rate"],
+                **({"train_steps": schedule["train_steps"]} if scale == "full" else {}), **overrides,
+                # overridden fields of the architecture, the rest stays the released one
+                "model_overrides": {**released["model_overrides"], **overrides.get("model_overrides", {})}}
     if "warmup_steps" not in overrides:
         train_steps = pretraining_settings(recipe, scale, settings)[2].train_steps
         settings["warmup_steps"] = int(round(schedule["warmup_fraction"] * train_steps))
@@ -247,7 +249,8 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
     join = os.path.join
     prepared = join(work_dir, "prepare", "corpus.txt")
     vocab_dir, corpus_dir = join(work_dir, "vocab"), join(work_dir, "corpus")
-    vocab_file, model_dir, export_dir = join(vocab_dir, "vocab.txt"), join(work_dir, "pretrain"), join(work_dir, "export")
+    vocab_file = join(vocab_dir, "vocab.txt")
+    model_dir, export_dir = join(work_dir, "pretrain"), join(work_dir, "export")
     # the vocabulary of the corpus and the model: the trained one, or the released one extended with it
     model_vocab = join(work_dir, "extend", "vocab.txt") if released_vocab else vocab_file
 
@@ -282,8 +285,8 @@ def plan(recipe, inputs, work_dir, scale="full", merge_vocab=None, finetune_task
     config_flag, config_file = config_argument(config_path, "pretrain", f"recipe {recipe['name']}: pretrain config")
     corpus = recipe["corpus"]
     corpus_command = [python, "-m", "electra_tf.data.build_pretraining_data", f"--input={prepared}",
-                      f"--vocab={model_vocab}", f"--output_dir={corpus_dir}", f"--max_seq_length={config.max_seq_length}",
-                      f"--seed={corpus['seed']}", "--overwrite"]
+                      f"--vocab={model_vocab}", f"--output_dir={corpus_dir}",
+                      f"--max_seq_length={config.max_seq_length}", f"--seed={corpus['seed']}", "--overwrite"]
     if corpus["num_shards"]:
         corpus_command.append(f"--num_shards={corpus['num_shards']}")
 
@@ -376,7 +379,7 @@ def pin_work_dir(work_dir, recipe_name, scale):
     """Records which recipe and scale `work_dir` belongs to; refuses to mix two in one directory."""
     path = os.path.join(work_dir, "recipe.json")
     wanted = {"recipe": recipe_name, "scale": scale}
-    if os.path.exists(path):
+    if tf.io.gfile.exists(path):
         found = io_utils.read_json(path)
         if {key: found.get(key) for key in wanted} != wanted:
             raise RecipeError(f"--work_dir {work_dir} holds recipe {found.get('recipe')} at scale "

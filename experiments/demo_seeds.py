@@ -39,17 +39,14 @@ print(json.dumps({seed: pipeline.demo_stages(sys.argv[1], recipe_, "data/sample_
 """
 
 
-# The free-form reviews the demo used up to 2026-12-04 (it now uses `held_out_pair`'s rows, `pipeline.held_out_reviews`).
+# The free-form reviews the demo used before it took the test file's rows (`pipeline.held_out_reviews`).
 FREE_FORM_REVIEWS = ["배우들 연기가 정말 훌륭하고 이야기도 감동적이었어요", "시간이 아까울 정도로 지루하고 뻔한 영화였다"]
 FREE_FORM_LABELS = ["1", "0"]
 
 
 def held_out_pair(data_dir):
     """The first positive and the first negative row of the task's test file, as (text, label) pairs."""
-    task = get_task(pipeline.TASK)
-    examples = task.read(data_dir, "test").examples
-    return [next((example.text_a, task.labels[example.label]) for example in examples
-                 if task.labels[example.label] == wanted) for wanted in FREE_FORM_LABELS]
+    return list(zip(pipeline.held_out_reviews(data_dir), pipeline.REVIEW_LABELS))
 
 
 def tree_commands(tree, pretrained_work_dir, seeds, python):

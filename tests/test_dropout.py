@@ -57,3 +57,14 @@ def test_keyed_masks_follow_the_example_not_the_batch_split():
     for other in (other_call, other_seed, other_layer):
         assert not np.array_equal(other == 0, whole == 0)
 
+
+def test_keyed_masks_of_rows_of_another_size_do_not_share_bits():
+    """Example 2e in rows of 64 values and example e in rows of 128 start at the same counter (example × blocks):
+    a fine-tuning length bucket must not replay another example's mask."""
+    layer = Dropout(0.5)
+    layer.stream = 0
+    with keyed_by_example(42, 200):
+        narrow = layer(tf.ones([1, 64]), training=True).numpy() == 0
+    with keyed_by_example(42, 100):
+        wide = layer(tf.ones([1, 128]), training=True).numpy() == 0
+    assert not np.array_equal(narrow, wide[:, :64])

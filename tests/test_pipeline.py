@@ -91,7 +91,7 @@ def test_the_demo_model_learns_the_sample_for_three_seeds(pipeline_run, tmp_path
     accuracies = [demo_results["test"]["accuracy"]]
     assert f"| test accuracy {accuracies[0]:.4f} |" in stdout and "labels 1 0 (expected 1 0: 2/2 right)" in stdout
     recipe = recipes.load_recipe("koelectra-small-v3")
-    reviews = pipeline.held_out_reviews("data/sample_nsmc")
+    reviews = pipeline.held_out_reviews(os.path.join(ROOT, "data", "sample_nsmc"))
     for seed in (demo_seed + 1, demo_seed + 2):
         stage = pipeline.demo_stages(work_dir, recipe, "data/sample_corpus.txt", "data/sample_nsmc",
                                      finetune_hparams={"seed": seed})[5]

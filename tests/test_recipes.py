@@ -559,6 +559,11 @@ def test_domain_adapt_plans_the_released_architecture_and_the_continuation_sched
     assert "--config=tiny" in _flags(tiny[4]) and (_hparams(tiny[4])["warmup_steps"], _hparams(tiny[4])[
         "learning_rate"]) == (3, 1e-4)
     assert "generator_hidden_size" not in _hparams(tiny[4])  # no released generator: the config's, fresh
+    # a user's model_overrides change those fields only; the rest of the architecture stays the released one
+    dropout_off = recipes.plan(recipe, ["domain.txt"], "w", scale="tiny", init_checkpoint=str(tmp_path / "released"),
+                               pretrain_overrides={"model_overrides": {"hidden_dropout_prob": 0.0}})
+    model_overrides = _hparams(dropout_off[4])["model_overrides"]
+    assert model_overrides == {**hparams["model_overrides"], "hidden_dropout_prob": 0.0}, model_overrides
     finetune = recipes.plan(recipe, ["domain.txt"], "w", init_checkpoint=str(tmp_path / "released"),
                             finetune_task="nsmc", finetune_data_dir="data/nsmc")[-1]
     assert finetune.name == "finetune" and "--init_checkpoint=w/export/discriminator" in _flags(finetune)
