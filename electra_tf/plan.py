@@ -357,9 +357,6 @@ def pretraining(values, config, vocab_size=None):
 def finetuning(values, task, hparams, init_checkpoint=None):
     """The `Finetuning` builder of `task` with `hparams` for the command's `--config` and `--train_examples`:
     the model's shape is `init_checkpoint`'s when it holds a model, else the config's `model` preset."""
-    if task.head_type == "sequence_classification" and task.labels is None and not getattr(task, "regression", False):
-        raise ValueError(f"--task {task.name} reads its labels from the train file, which a plan does not read: "
-                         "give them with --labels (run_finetuning.py --dry_run)")
     try:
         model_config = read_config(init_checkpoint) if init_checkpoint else None
         model = f"the model of {init_checkpoint}"

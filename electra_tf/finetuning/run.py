@@ -198,12 +198,16 @@ def load_model(init_checkpoint, task, hparams):
 
 def head_settings(task, hparams):
     """`(labels, config_overrides)` of `task`'s model: the head's ordered label names (None for a head without
-    labels) and the dropout rates `hparams` set (None when it sets none)."""
+    labels) and the dropout rates `hparams` set (None when it sets none). Raises ValueError for a
+    classification task whose labels are still to be collected from its train file (`task.prepare`)."""
     overrides = {key: getattr(hparams, key)
                  for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")
                  if getattr(hparams, key) is not None}
     labels = task.labels
     if task.head_type == "sequence_classification" and labels is None:
+        if not task.regression:
+            raise ValueError(f"--task {task.name} reads its labels from the train file, which has not been read: "
+                             "give them with --labels")
         labels = ["score"]  # regression: one output
     return labels, overrides or None
 
